@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what building and testing hugeshim needs on Debian 12. Idempotent:
+# packages already present are not downloaded again.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config
+  libnuma-dev numactl
+  libboost-test-dev
+  libsqlite3-dev sqlite3
+  libcli11-dev nlohmann-json3-dev libcpp-httplib-dev
+  clang libclang-rt-14-dev
+  python3 python3-numpy
+  prometheus
+  xz-utils git coreutils
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}"
+  sudo_cmd=()
+  [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "install-deps: all packages present"
+fi
