@@ -27,6 +27,9 @@ constexpr const char* kPageNames[HUGESHIM_PAGE_COUNT] = {"1G", "2M", "thp", "bas
 constexpr const char* kPhaseNames[HUGESHIM_PHASE_COUNT] = {"reserve", "populate", "lock",
                                                            "register"};
 
+constexpr const char* kIommuNames[HUGESHIM_IOMMU_COUNT] = {"unknown", "none", "identity", "DMA",
+                                                           "DMA-FQ"};
+
 }  // namespace
 
 extern "C" {
@@ -34,4 +37,5 @@ const char* hugeshim_api_name(uint32_t api) { return lookup(kApiNames, api); }
 const char* hugeshim_fallback_name(uint32_t reason) { return lookup(kFallbackNames, reason); }
 const char* hugeshim_page_class_name(uint32_t cls) { return lookup(kPageNames, cls); }
 const char* hugeshim_phase_name(uint32_t phase) { return lookup(kPhaseNames, phase); }
+const char* hugeshim_iommu_type_name(uint32_t type) { return lookup(kIommuNames, type); }
 }

@@ -79,6 +79,16 @@ enum hugeshim_phase {
   HUGESHIM_PHASE_COUNT = 4
 };
 
+/* IOMMU domain type of a GPU (sysfs iommu_groups/N/type), ring ABI. */
+enum hugeshim_iommu_type {
+  HUGESHIM_IOMMU_UNKNOWN = 0,  /* could not be read */
+  HUGESHIM_IOMMU_NONE = 1,     /* no iommu_group: DMA is not translated */
+  HUGESHIM_IOMMU_IDENTITY = 2, /* passthrough: no translation */
+  HUGESHIM_IOMMU_DMA = 3,      /* translated, strict invalidation */
+  HUGESHIM_IOMMU_DMA_FQ = 4,   /* translated, flush queue (lazy invalidation) */
+  HUGESHIM_IOMMU_COUNT = 5
+};
+
 /* Event flags (bit set). */
 enum hugeshim_event_flag {
   HUGESHIM_EVENT_REDIRECTED = 1u << 0, /* served from the shim's arena */
@@ -92,6 +102,7 @@ const char* hugeshim_api_name(uint32_t api);           /* "malloc", ...; "unknow
 const char* hugeshim_fallback_name(uint32_t reason);   /* "pool_empty", ... */
 const char* hugeshim_page_class_name(uint32_t cls);    /* "1G", "2M", "thp", "base" */
 const char* hugeshim_phase_name(uint32_t phase);       /* "reserve", ... */
+const char* hugeshim_iommu_type_name(uint32_t type);   /* "unknown", "none", "identity", "DMA", "DMA-FQ" */
 
 #ifdef __cplusplus
 }
