@@ -1,0 +1,196 @@
+/* hugeshim ring ABI: the per-process shared-memory segment the shim writes
+ * and the collector reads. C-compatible; all integers little-endian native,
+ * all fields naturally aligned, no pointers (the reader never follows one).
+ *
+ * Segment file: <ring dir>/ring-<pid>-<start ticks>.hsr, created by the
+ * producer with O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600, in a directory owned by
+ * the user with mode 0700. Layout:
+ *
+ *   [0, header_size)                           struct hugeshim_ring_header
+ *   [slots_offset, slots_offset + capacity * slot_size)
+ *                                              struct hugeshim_ring_slot[capacity]
+ *
+ * Protocol (a bounded multi-producer queue after D. Vyukov, one consumer):
+ * - slot i starts with seq = i.
+ * - A producer claims ring position p by CAS of enqueue_pos from p to p+1,
+ *   which only succeeds when slot[p % capacity].seq == p (free). It writes the
+ *   record, then publishes it with a release store seq = p + 1.
+ *   If the slot still holds an unread record (seq < p) the ring is full: the
+ *   producer drops the NEW record and counts it (records_dropped).
+ * - The consumer reads position d = dequeue_pos: when slot.seq == d + 1 it
+ *   copies the record out, stores it durably, then releases the slot with
+ *   seq = d + capacity and advances dequeue_pos to d + 1.
+ * - A slot claimed (enqueue_pos > p) but never published belongs to a
+ *   producer thread that is mid-write, or that died mid-write. Only once the
+ *   process is gone may the consumer skip it (counted as torn).
+ *
+ * The header's counters and histograms are exact totals, updated with
+ * relaxed atomic read-modify-writes by every event whether or not its record
+ * fits the ring, except small_calls (see below). A reader copies them out and
+ * treats every value as untrusted.
+ *
+ * Versioning: a reader accepts exactly HUGESHIM_RING_ABI_VERSION with
+ * header_size and slot_size equal to sizeof of the structs below. Any change
+ * of layout or meaning bumps the version (also when hugeshim/events.h changes
+ * a code's meaning).
+ */
+#ifndef HUGESHIM_RING_H
+#define HUGESHIM_RING_H
+
+#include <stdint.h>
+
+#include "hugeshim/events.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HUGESHIM_RING_MAGIC 0x31474e4952534855ull /* "UHSRING1" read little-endian */
+#define HUGESHIM_RING_ABI_VERSION 1u
+#define HUGESHIM_RING_FILE_PREFIX "ring-"
+#define HUGESHIM_RING_FILE_SUFFIX ".hsr"
+
+#define HUGESHIM_RING_MIN_SLOTS 64u
+#define HUGESHIM_RING_MAX_SLOTS (1u << 24) /* HUGESHIM_RING_SLOTS upper bound */
+#define HUGESHIM_RING_EXE_BYTES 256u
+#define HUGESHIM_RING_CMDLINE_BYTES 1024u
+#define HUGESHIM_RING_CONFIG_BYTES 2048u
+#define HUGESHIM_RING_GPU_MAX 16u
+#define HUGESHIM_RING_BUS_ID_BYTES 16u
+#define HUGESHIM_RING_HIST_BUCKETS 64u
+/* Stripes of the approximate small-call counters (see small_calls). */
+#define HUGESHIM_RING_SMALL_STRIPES 16u
+
+/* producer_state values. */
+enum hugeshim_producer_state {
+  HUGESHIM_PRODUCER_RUNNING = 0, /* process alive as far as the producer knows */
+  HUGESHIM_PRODUCER_EXITED = 1   /* process ran its exit path (normal exit) */
+};
+
+/* One large event. Fixed size; every field is a copy of a value, never a
+ * pointer into the producer (address and caller are numbers to report). */
+struct hugeshim_ring_record {
+  uint32_t api;       /* enum hugeshim_api */
+  uint32_t flags;     /* enum hugeshim_event_flag bits */
+  uint32_t tid;       /* kernel thread id of the calling thread */
+  int32_t gpu;        /* index into header.gpus (-1: none) */
+  uint64_t start_ns;  /* CLOCK_MONOTONIC at entry of the interposed call */
+  uint64_t end_ns;    /* CLOCK_MONOTONIC when the event was recorded (its end) */
+  uint64_t address;   /* user address: result of an allocation, argument of a free */
+  uint64_t requested; /* bytes the program asked for */
+  uint64_t mapped;    /* bytes the shim mapped for it (0: passed through) */
+  uint64_t page_bytes[HUGESHIM_PAGE_COUNT]; /* bytes obtained per enum hugeshim_page_class */
+  uint64_t phase_ns[HUGESHIM_PHASE_COUNT];  /* per enum hugeshim_phase; 0: phase not run */
+  int32_t numa_asked; /* node requested, -1 none, -2 interleave */
+  int32_t numa_got;   /* node of the first page, -1 unknown */
+  int32_t result;     /* 0 success; else the API's error code (-1 for a NULL malloc) */
+  int32_t err;        /* errno behind a failure or fallback, 0 none */
+  uint32_t fallback;  /* enum hugeshim_fallback */
+  uint32_t cuda_flags;    /* flags the program passed to a CUDA call */
+  uint64_t translations;  /* pages (IOMMU translations) a registration covered */
+  uint64_t caller;        /* return address of the interposed call */
+  uint64_t reserved[3];   /* zero; pads the slot to three cache lines */
+};
+
+/* A ring slot: the publication sequence number, then the record. */
+struct hugeshim_ring_slot {
+  uint64_t seq; /* protocol above; atomic (acquire/release) */
+  struct hugeshim_ring_record record;
+};
+
+/* One GPU the process uses, keyed by PCI bus id. Written by the producer
+ * under its own lock; `valid` is stored last (release) so a reader that sees
+ * valid == 1 sees the other fields. */
+struct hugeshim_ring_gpu {
+  char pci_bus_id[HUGESHIM_RING_BUS_ID_BYTES]; /* "%04x:%02x:%02x.%x", NUL-terminated */
+  int32_t numa_node;   /* -1 unknown */
+  uint32_t iommu_type; /* enum hugeshim_iommu_type */
+  uint32_t valid;      /* 1 once filled */
+  uint32_t reserved;
+};
+
+/* Exact per-API totals (relaxed atomics). records_written + records_dropped
+ * == events at every quiescent point. */
+struct hugeshim_ring_api_counters {
+  uint64_t events;          /* large events emitted */
+  uint64_t bytes_requested; /* sum of record.requested */
+  uint64_t bytes_mapped;    /* sum of record.mapped */
+  uint64_t page_bytes[HUGESHIM_PAGE_COUNT]; /* sum of record.page_bytes */
+  uint64_t fallbacks[HUGESHIM_FALLBACK_COUNT]; /* events per fallback reason (NONE included) */
+  uint64_t records_written; /* records published into a slot */
+  uint64_t records_dropped; /* records dropped because the ring was full */
+};
+
+/* Latency histogram of one phase x page class: bucket b counts durations d
+ * (ns, d > 0) with floor(log2(d)) == b, i.e. d in [2^b, 2^(b+1)); durations
+ * of 0 (phase not run) are not counted. The page class of an event is the
+ * class holding most of its bytes (ties go to the larger page). */
+struct hugeshim_ring_histogram {
+  uint64_t sum_ns;
+  uint64_t buckets[HUGESHIM_RING_HIST_BUCKETS];
+};
+
+struct hugeshim_ring_header {
+  /* Identity and layout: written once before `magic`, which is stored last
+   * (release): a reader that sees the magic sees a complete header. */
+  uint64_t magic;         /* HUGESHIM_RING_MAGIC */
+  uint32_t abi_version;   /* HUGESHIM_RING_ABI_VERSION */
+  uint32_t header_size;   /* sizeof(struct hugeshim_ring_header) */
+  uint32_t slot_size;     /* sizeof(struct hugeshim_ring_slot) */
+  uint32_t capacity;      /* slots, a power of two in [MIN_SLOTS, MAX_SLOTS] */
+  uint64_t slots_offset;  /* byte offset of slot 0; == header_size */
+  uint64_t segment_size;  /* slots_offset + capacity * slot_size == file size */
+
+  /* The process. start_ticks is field 22 of /proc/PID/stat (clock ticks
+   * since boot): pid + start_ticks identify the process across pid reuse. */
+  int32_t pid;
+  int32_t ppid;
+  uint32_t uid;
+  uint32_t producer_state;    /* enum hugeshim_producer_state; atomic */
+  uint64_t start_ticks;
+  uint64_t start_realtime_ns; /* CLOCK_REALTIME when the segment was created */
+  uint64_t start_monotonic_ns;/* CLOCK_MONOTONIC at the same moment */
+  uint64_t exit_monotonic_ns; /* CLOCK_MONOTONIC at exit, 0 while running; atomic */
+  char exe[HUGESHIM_RING_EXE_BYTES];             /* /proc/self/exe, NUL-terminated, may be cut */
+  char cmdline[HUGESHIM_RING_CMDLINE_BYTES];     /* arguments separated by NUL, cut at the end */
+  uint32_t cmdline_bytes;                        /* bytes of cmdline used */
+  uint32_t config_bytes;                         /* bytes of config used */
+  char config[HUGESHIM_RING_CONFIG_BYTES];       /* "NAME=value\n" per option, effective values */
+
+  /* GPUs (append-only table). */
+  uint32_t gpu_count;  /* entries handed out so far; atomic; may exceed GPU_MAX (clamp) */
+  uint32_t gpu_lock;   /* producer-private spin lock for the table */
+  struct hugeshim_ring_gpu gpus[HUGESHIM_RING_GPU_MAX];
+
+  /* Queue positions, each on its own cache line. */
+  uint8_t pad_before_enqueue[64];
+  uint64_t enqueue_pos;  /* next position a producer claims; atomic */
+  uint8_t pad_after_enqueue[56];
+  uint64_t dequeue_pos;  /* next position the consumer reads; written by the consumer only */
+  uint8_t pad_after_dequeue[56];
+  uint64_t torn_slots;   /* slots the consumer skipped because their writer died */
+  uint8_t pad_after_torn[56];
+
+  /* Exact totals (relaxed atomics). */
+  struct hugeshim_ring_api_counters counters[HUGESHIM_API_COUNT];
+  struct hugeshim_ring_histogram histograms[HUGESHIM_PHASE_COUNT][HUGESHIM_PAGE_COUNT];
+
+  /* Calls below the size threshold, per API. Approximate by design: the
+   * malloc fast path may only do a relaxed load and a relaxed store (no
+   * read-modify-write), so two threads incrementing the same counter at once
+   * can lose an increment. To make that rare and keep threads from bouncing
+   * one cache line, each call picks a stripe from its stack address (threads
+   * have distinct stacks). The total is the sum over stripes. */
+  struct {
+    uint64_t calls[HUGESHIM_API_COUNT];
+    uint64_t pad; /* 24 * 8 = 192 bytes: stripes never share a cache line */
+  } small_calls[HUGESHIM_RING_SMALL_STRIPES];
+
+  uint64_t reserved_tail[2]; /* zero; the header size is a multiple of 64 bytes */
+};
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
