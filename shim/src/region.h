@@ -30,12 +30,25 @@ struct Region;
 // region_* functions.
 using RegionTeardown = void (*)(Region* region);
 
+// A run of one page class inside a region, at an offset from base.
+struct Segment {
+  uint64_t offset;
+  uint64_t len;
+  uint32_t page_class;  // hugeshim_page_class
+};
+constexpr int kMaxSegments = 8;
+
 struct Region {
   uintptr_t base = 0;
   size_t span = 0;    // reserved address space
   size_t size = 0;    // bytes the program asked for (malloc_usable_size reports mapped)
   size_t mapped = 0;  // backed bytes
-  uint64_t page_bytes[HUGESHIM_PAGE_COUNT] = {};
+  uint64_t page_bytes[HUGESHIM_PAGE_COUNT] = {};  // per class, summed over segments
+  // The backing in address order; segments tile [0, mapped). Allocation gives
+  // 1G, 2M, then anonymous (THP, base tail); in-place growth appends more.
+  Segment segments[kMaxSegments] = {};
+  uint8_t segment_count = 0;
+  bool cached = false;      // in the free-region cache, not owned by the program
   Origin origin = Origin::malloc;
   int32_t numa_node = -1;   // node asked (-1 none, -2 interleave)
   bool populated = false;   // every page faulted in
@@ -59,9 +72,14 @@ struct RegionRequest {
   bool lock = false;         // mlock after populate
 };
 
-// Two compares: is p inside the arena? (No lock, no atomics: the arena bounds
-// are fixed at load.)
-bool arena_contains(const void* p);
+// The arena's bounds, fixed at load (size 0: nothing is ours).
+extern uintptr_t g_arena_base;
+extern size_t g_arena_size;
+
+// One compare: is p inside the arena? (No lock, no atomics.)
+inline bool arena_contains(const void* p) {
+  return reinterpret_cast<uintptr_t>(p) - g_arena_base < g_arena_size;
+}
 
 // The live region whose span contains p, or nullptr. p must be arena_contains().
 Region* region_find(const void* p);

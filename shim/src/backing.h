@@ -1,0 +1,49 @@
+// Backing: the only place that maps, advises, binds, populates and locks
+// region memory. Every call here works on ranges inside the arena that the
+// caller owns; all return 0 or an errno value and never touch errno of the
+// program (callers save/restore it around the slow path).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace hugeshim {
+
+constexpr size_t kBasePage = 4096;
+constexpr size_t kPage2M = size_t{2} << 20;
+constexpr size_t kPage1G = size_t{1} << 30;
+
+// Replaces the reservation over [addr, addr + len) with private hugetlb pages
+// of page_size (2 MiB or 1 GiB). Without MAP_NORESERVE, so the pool must cover
+// the range now: ENOMEM is a clean "pool empty" and a later touch cannot SIGBUS.
+int backing_map_hugetlb(uintptr_t addr, size_t len, size_t page_size);
+
+// Replaces the reservation with private anonymous memory; with thp it is
+// advised MADV_HUGEPAGE and *advise_err says whether the advice was refused.
+int backing_map_anon(uintptr_t addr, size_t len, bool thp, int* advise_err);
+
+// Puts the reservation back over [addr, addr + len): its pages (hugetlb ones
+// included) return to the system at once.
+void backing_unmap(uintptr_t addr, size_t len);
+
+// Applies a NUMA policy (node >= 0: preferred node; -2: interleave over all
+// allowed nodes) before the range is touched.
+int backing_bind(uintptr_t addr, size_t len, int32_t node);
+
+// Faults every page of the range in, split over up to `threads` threads.
+int backing_populate(uintptr_t addr, size_t len, unsigned threads);
+
+int backing_lock(uintptr_t addr, size_t len);
+
+// NUMA node of the page at addr (must be faulted in), -1 if unknown.
+int32_t backing_node_of(uintptr_t addr);
+
+// Hugetlb pages of page_size that a new mapping could reserve now
+// (free - reserved), from sysfs; 0 when that size does not exist.
+size_t backing_hugetlb_available(size_t page_size);
+
+// Whether THP can serve madvised memory ("always" or "madvise"); read at load.
+bool backing_thp_usable();
+void backing_init();
+
+}  // namespace hugeshim

@@ -1,0 +1,57 @@
+// Real-symbol resolution and the shim's reentrancy guard.
+//
+// Every g_real pointer starts at a resolving trampoline, so the first call of
+// any family member (possibly from another library's constructor, before
+// ours) resolves all of them with dlsym(RTLD_NEXT) and then forwards. No entry
+// point ever checks "am I initialised?": the fast path stays one compare.
+//
+// dlsym may call calloc/malloc (for its error buffer); while resolution is in
+// progress those calls are served from a static bootstrap buffer, and free()
+// of a bootstrap pointer is ignored.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace hugeshim {
+
+struct RealMalloc {
+  void* (*malloc)(size_t);
+  void (*free)(void*);
+  void* (*calloc)(size_t, size_t);
+  void* (*realloc)(void*, size_t);
+  int (*posix_memalign)(void**, size_t, size_t);
+  void* (*aligned_alloc)(size_t, size_t);
+  void* (*memalign)(size_t, size_t);
+  void* (*valloc)(size_t);
+  void* (*pvalloc)(size_t);
+  size_t (*malloc_usable_size)(void*);
+};
+
+extern RealMalloc g_real;
+
+// Resolves every real symbol now (idempotent). Called from the constructor so
+// that nothing is resolved lazily later inside free() or a signal handler.
+void bootstrap_resolve();
+
+// Whether p came from the bootstrap buffer (never handed to the real free).
+bool bootstrap_owns(const void* p);
+size_t bootstrap_usable_size(const void* p);
+
+// Reentrancy guard: set while the shim's slow path runs on this thread, so
+// that allocations made underneath it (libnuma, pthread_create, dlsym) go
+// straight to the real allocator. Initial-exec TLS: no allocation on access.
+extern thread_local bool t_in_shim __attribute__((tls_model("initial-exec")));
+
+class ShimScope {
+ public:
+  ShimScope() : was_(t_in_shim) { t_in_shim = true; }
+  ~ShimScope() { t_in_shim = was_; }
+  ShimScope(const ShimScope&) = delete;
+  ShimScope& operator=(const ShimScope&) = delete;
+
+ private:
+  bool was_;
+};
+
+}  // namespace hugeshim
