@@ -1,0 +1,123 @@
+// The exported CUDA runtime pinned-memory API. Each entry finds the cudart
+// its caller links against and either serves the call (substituted memory)
+// or forwards it, recording large events. The program's own registrations
+// are always forwarded and recorded with size, page sizes and latency.
+#include <cstddef>
+
+#include "cuda_ledger.h"
+#include "cuda_range_pages.h"
+#include "cuda_runtime.h"
+#include "cuda_substitute.h"
+#include "options.h"
+#include "region.h"
+#include "telemetry.h"
+
+#define HUGESHIM_EXPORT extern "C" __attribute__((visibility("default")))
+
+using namespace hugeshim;
+
+namespace {
+
+// The runtime for this call, or the error a process without cudart gets.
+#define RESOLVE_OR_FAIL(rt)                                                     \
+  const CudaRuntime* rt = cuda_runtime_for(__builtin_return_address(0));        \
+  if (!rt) return kCudaErrorInitialization
+
+bool observed(size_t size) {
+  return !g_options.disable && g_options.min_size != 0 && size >= g_options.min_size;
+}
+
+void page_facts(const void* p, size_t size, Event* ev) {
+  range_page_bytes(p, size, ev->page_bytes);
+  ev->translations = page_count(ev->page_bytes);
+  ev->flags |= arena_contains(p) ? HUGESHIM_EVENT_REDIRECTED : HUGESHIM_EVENT_FOREIGN;
+}
+
+}  // namespace
+
+HUGESHIM_EXPORT cuda_error cudaHostAlloc(void** ptr, size_t size, unsigned int flags) {
+  RESOLVE_OR_FAIL(rt);
+  return cuda_pinned_alloc(*rt, ptr, size, flags, HUGESHIM_API_CUDA_HOST_ALLOC,
+                           __builtin_return_address(0));
+}
+
+HUGESHIM_EXPORT cuda_error cudaMallocHost(void** ptr, size_t size) {
+  RESOLVE_OR_FAIL(rt);
+  return cuda_pinned_alloc(*rt, ptr, size, 0, HUGESHIM_API_CUDA_MALLOC_HOST,
+                           __builtin_return_address(0));
+}
+
+HUGESHIM_EXPORT cuda_error cudaFreeHost(void* ptr) {
+  RESOLVE_OR_FAIL(rt);
+  return cuda_pinned_free(*rt, ptr, __builtin_return_address(0));
+}
+
+HUGESHIM_EXPORT cuda_error cudaHostGetFlags(unsigned int* flags, void* ptr) {
+  RESOLVE_OR_FAIL(rt);
+  if (flags && !g_options.disable && cuda_substituted_flags(ptr, flags)) return kCudaSuccess;
+  return rt->host_get_flags(flags, ptr);
+}
+
+HUGESHIM_EXPORT cuda_error cudaHostRegister(void* ptr, size_t size, unsigned int flags) {
+  RESOLVE_OR_FAIL(rt);
+  if (!observed(size)) {
+    if (!g_options.disable) telemetry_count_small(HUGESHIM_API_CUDA_HOST_REGISTER);
+    return rt->host_register(ptr, size, flags);
+  }
+  Event ev;
+  ev.api = HUGESHIM_API_CUDA_HOST_REGISTER;
+  ev.start_ns = now_ns();
+  ev.address = reinterpret_cast<uintptr_t>(ptr);
+  ev.requested = size;
+  ev.cuda_flags = flags;
+  ev.caller = reinterpret_cast<uintptr_t>(__builtin_return_address(0));
+  cuda_error e = rt->host_register(ptr, size, flags);
+  ev.phase_ns[HUGESHIM_PHASE_REGISTER] = now_ns() - ev.start_ns;
+  ev.result = e;
+  page_facts(ptr, size, &ev);  // after the call: pinning faulted the pages in
+  if (e != kCudaSuccess) {
+    ev.flags |= HUGESHIM_EVENT_FAILED;
+  } else {
+    LedgerEntry entry;
+    entry.address = ev.address;
+    entry.bytes = size;
+    entry.translations = ev.translations;
+    entry.cuda_flags = flags;
+    for (int i = 0; i < HUGESHIM_PAGE_COUNT; ++i) entry.page_bytes[i] = ev.page_bytes[i];
+    ledger_add(LedgerKind::app_registration, entry);
+  }
+  telemetry_emit(ev);
+  return e;
+}
+
+HUGESHIM_EXPORT cuda_error cudaHostUnregister(void* ptr) {
+  RESOLVE_OR_FAIL(rt);
+  // Our registration of substituted memory is invisible to the program: as
+  // on native cudaHostAlloc memory, there is nothing of its own to remove.
+  if (!g_options.disable && cuda_is_substituted(ptr)) return kCudaErrorHostMemoryNotRegistered;
+  LedgerEntry known;
+  if (g_options.disable ||
+      !ledger_take(LedgerKind::app_registration, reinterpret_cast<uintptr_t>(ptr), &known)) {
+    if (!g_options.disable) telemetry_count_small(HUGESHIM_API_CUDA_HOST_UNREGISTER);
+    return rt->host_unregister(ptr);
+  }
+  Event ev;
+  ev.api = HUGESHIM_API_CUDA_HOST_UNREGISTER;
+  ev.start_ns = now_ns();
+  ev.address = known.address;
+  ev.requested = known.bytes;
+  ev.cuda_flags = known.cuda_flags;
+  ev.translations = known.translations;
+  for (int i = 0; i < HUGESHIM_PAGE_COUNT; ++i) ev.page_bytes[i] = known.page_bytes[i];
+  ev.flags |= arena_contains(ptr) ? HUGESHIM_EVENT_REDIRECTED : HUGESHIM_EVENT_FOREIGN;
+  ev.caller = reinterpret_cast<uintptr_t>(__builtin_return_address(0));
+  cuda_error e = rt->host_unregister(ptr);
+  ev.phase_ns[HUGESHIM_PHASE_REGISTER] = now_ns() - ev.start_ns;
+  ev.result = e;
+  if (e != kCudaSuccess) {
+    ev.flags |= HUGESHIM_EVENT_FAILED;
+    ledger_add(LedgerKind::app_registration, known);  // still registered
+  }
+  telemetry_emit(ev);
+  return e;
+}
