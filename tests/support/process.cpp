@@ -186,6 +186,7 @@ SmapsSummary smaps_range(pid_t pid, uint64_t addr, uint64_t len) {
     if (!in) continue;
     unsigned long v;
     if (sscanf(line.c_str(), "AnonHugePages: %lu kB", &v) == 1) s.anon_huge_kb += v;
+    else if (sscanf(line.c_str(), "Rss: %lu kB", &v) == 1) s.rss_kb += v;
     else if (sscanf(line.c_str(), "Private_Hugetlb: %lu kB", &v) == 1) s.hugetlb_kb += v;
     else if (sscanf(line.c_str(), "Shared_Hugetlb: %lu kB", &v) == 1) s.hugetlb_kb += v;
     else if (sscanf(line.c_str(), "KernelPageSize: %lu kB", &v) == 1) s.kb_by_page_size[v] += vma_kb;

@@ -56,6 +56,7 @@ struct SmapsSummary {
   uint64_t size_kb = 0;
   uint64_t anon_huge_kb = 0;
   uint64_t hugetlb_kb = 0;           // Private_Hugetlb + Shared_Hugetlb
+  uint64_t rss_kb = 0;               // resident base/THP memory (hugetlb not included)
   std::map<uint64_t, uint64_t> kb_by_page_size;  // KernelPageSize (kB) -> bytes (kB) of VMAs
 };
 SmapsSummary smaps_range(pid_t pid, uint64_t addr, uint64_t len);

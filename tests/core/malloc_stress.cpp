@@ -1,0 +1,144 @@
+// malloc_stress THREADS OPS LARGE_PERMILLE: each thread keeps 64 live blocks
+// and makes OPS random malloc/calloc/realloc/free operations, small and large
+// (LARGE_PERMILLE of them between 1 and 24 MiB). Every block carries a byte
+// pattern that is checked before it is resized or freed. Exit status 0 when
+// every check held, 1 on a mismatch (with a line on stderr).
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <atomic>
+#include <random>
+
+namespace {
+
+struct Block {
+  unsigned char* p = nullptr;
+  size_t n = 0;
+  unsigned char tag = 0;
+};
+
+constexpr size_t kStride = 64 * 1024;  // large blocks: one checked byte per stride
+
+std::atomic<long> g_errors{0};
+long g_ops = 0;
+int g_large_permille = 0;
+
+// Writes the pattern: whole block when small; head, tail and one byte per
+// stride when large (first touch of base pages is slow here).
+void paint(const Block& b) {
+  if (b.n <= 2 * 4096) {
+    memset(b.p, b.tag, b.n);
+    return;
+  }
+  memset(b.p, b.tag, 4096);
+  memset(b.p + b.n - 4096, b.tag, 4096);
+  for (size_t off = 4096; off < b.n - 4096; off += kStride) b.p[off] = b.tag;
+}
+
+bool verify(const Block& b, size_t n) {
+  if (n <= 2 * 4096) {
+    for (size_t i = 0; i < n; ++i)
+      if (b.p[i] != b.tag) return false;
+    return true;
+  }
+  for (size_t i = 0; i < 4096; ++i)
+    if (b.p[i] != b.tag) return false;
+  if (n == b.n)
+    for (size_t i = n - 4096; i < n; ++i)
+      if (b.p[i] != b.tag) return false;
+  for (size_t off = 4096; off < n - 4096; off += kStride)
+    if (b.p[off] != b.tag) return false;
+  return true;
+}
+
+void fail(const char* what, int thread) {
+  fprintf(stderr, "thread %d: pattern mismatch after %s\n", thread, what);
+  g_errors.fetch_add(1);
+}
+
+void* worker(void* arg) {
+  int id = static_cast<int>(reinterpret_cast<intptr_t>(arg));
+  std::mt19937_64 rng(1234 + id);
+  Block blocks[64];
+  auto size_for = [&](void) -> size_t {
+    if (static_cast<int>(rng() % 1000) < g_large_permille) return (1 + rng() % 24) << 20;
+    return 1 + rng() % 4096;
+  };
+  for (long op = 0; op < g_ops; ++op) {
+    Block& b = blocks[rng() % 64];
+    unsigned char tag = static_cast<unsigned char>(1 + (op + id) % 250);
+    int kind = static_cast<int>(rng() % 4);
+    if (!b.p) {
+      size_t n = size_for();
+      b.p = static_cast<unsigned char*>(kind == 0 ? calloc(1, n) : malloc(n));
+      if (!b.p) {
+        fprintf(stderr, "thread %d: allocation of %zu failed\n", id, n);
+        g_errors.fetch_add(1);
+        continue;
+      }
+      if (kind == 0) {
+        Block zero{b.p, n, 0};
+        if (!verify(zero, n)) fail("calloc", id);
+      }
+      b.n = n;
+      b.tag = tag;
+      paint(b);
+    } else if (kind == 1) {
+      size_t n = size_for();
+      if (!verify(b, b.n)) fail("realloc (before)", id);
+      auto* q = static_cast<unsigned char*>(realloc(b.p, n));
+      if (!q) {
+        g_errors.fetch_add(1);
+        continue;
+      }
+      Block moved{q, b.n, b.tag};
+      size_t kept = n < b.n ? n : b.n;
+      // The preserved prefix must still carry the old pattern.
+      if (kept <= 2 * 4096 || kept == b.n) {
+        if (!verify(moved, kept)) fail("realloc (after)", id);
+      } else {
+        Block head{q, kept, b.tag};
+        for (size_t i = 0; i < 4096; ++i)
+          if (head.p[i] != b.tag) {
+            fail("realloc (after)", id);
+            break;
+          }
+      }
+      b.p = q;
+      b.n = n;
+      b.tag = tag;
+      paint(b);
+    } else {
+      if (!verify(b, b.n)) fail("free", id);
+      free(b.p);
+      b.p = nullptr;
+    }
+  }
+  for (Block& b : blocks)
+    if (b.p) {
+      if (!verify(b, b.n)) fail("final", id);
+      free(b.p);
+    }
+  return nullptr;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 4) {
+    fprintf(stderr, "usage: malloc_stress THREADS OPS LARGE_PERMILLE\n");
+    return 2;
+  }
+  int threads = atoi(argv[1]);
+  g_ops = atol(argv[2]);
+  g_large_permille = atoi(argv[3]);
+  pthread_t tids[256];
+  for (int i = 0; i < threads && i < 256; ++i)
+    pthread_create(&tids[i], nullptr, worker, reinterpret_cast<void*>(static_cast<intptr_t>(i)));
+  for (int i = 0; i < threads && i < 256; ++i) pthread_join(tids[i], nullptr);
+  long errors = g_errors.load();
+  printf("errors %ld\n", errors);
+  return errors ? 1 : 0;
+}
