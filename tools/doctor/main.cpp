@@ -1,0 +1,145 @@
+// hugeshim-doctor: audits a host for hugepage-backed LLM serving and, with
+// --apply, sets THP modes and hugetlb pools. `hugeshim doctor ARGS` runs
+// this program with the same ARGS.
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <unistd.h>
+
+#include "apply_settings.h"
+#include "audit.h"
+#include "byte_size.h"
+#include "report.h"
+
+using namespace hugeshim::doctor;
+
+namespace {
+
+struct Arguments {
+  std::string root = "/";
+  bool json = false;
+  std::string expect_pinned;
+  std::string cgroup;
+  bool apply = false;
+  bool dry_run = false;
+  std::string thp, defrag;
+  std::vector<std::string> pools;
+};
+
+// One progress line on a terminal, rewritten in place.
+class ProgressLine {
+ public:
+  explicit ProgressLine(bool enabled) : enabled_(enabled) {}
+  void show(const ApplyAction& a, int64_t now, int64_t target) {
+    if (!enabled_) return;
+    std::cerr << "\r\033[K  reserving " << a.subject << " pages: " << now << " / " << target
+              << std::flush;
+    shown_ = true;
+  }
+  void finish() {
+    if (shown_) std::cerr << "\r\033[K" << std::flush;
+    shown_ = false;
+  }
+
+ private:
+  bool enabled_;
+  bool shown_ = false;
+};
+
+int run_apply(const Arguments& args, const HostFiles& files, const AuditOptions& options) {
+  ApplyRequest request;
+  if (!args.thp.empty()) request.thp = args.thp;
+  if (!args.defrag.empty()) request.defrag = args.defrag;
+  for (const auto& text : args.pools) {
+    auto t = parse_pool_target(text);
+    if (!t) {
+      std::cerr << "hugeshim doctor: --pool '" << text
+                << "' is not SIZE:COUNT[@NODE] (e.g. 2M:512@0, 1G:4)\n";
+      return kExitUsage;
+    }
+    request.pools.push_back(*t);
+  }
+  // No explicit setting: the recommended ones.
+  if (!request.thp && !request.defrag && request.pools.empty())
+    request = recommended_request(read_host(files, ReadOptions{}), options);
+  request.dry_run = args.dry_run;
+
+  if (files.is_live_host() && !args.dry_run && geteuid() != 0) {
+    std::cerr << "hugeshim doctor: --apply writes /sys and needs root (try --dry-run)\n";
+    return kExitApplyFailed;
+  }
+  ProgressLine progress(isatty(STDERR_FILENO) && !args.json);
+  auto actions = apply_settings(
+      files, request, [&](const ApplyAction& a, int64_t now, int64_t target) {
+        progress.show(a, now, target);
+      });
+  progress.finish();
+  if (args.json)
+    std::cout << apply_json(files.root().empty() ? "/" : files.root(), actions, args.dry_run)
+                     .dump(2)
+              << "\n";
+  else
+    print_apply_text(std::cout, actions, args.dry_run);
+  return apply_exit_status(actions);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Arguments args;
+  CLI::App app{
+      "Audit this host for hugepage-backed GPU serving (THP, hugetlb pools per NUMA node, "
+      "memlock, cgroup hugetlb limits, kernel, GPU NUMA/IOMMU) and apply the recommended "
+      "settings.\nExit status: 0 ok/info, 1 warn, 2 error; with --apply 0 done, 3 the kernel "
+      "gave less than asked, 4 a write failed; 64 usage error.",
+      "hugeshim doctor"};
+  app.add_option("--root", args.root, "read (and --apply writes) below this directory")
+      ->check(CLI::ExistingDirectory)
+      ->capture_default_str();
+  app.add_flag("--json", args.json, "machine-readable output (schema 1, docs/DOCTOR.md)");
+  app.add_option("--expect-pinned", args.expect_pinned,
+                 "pinned host memory the server will ask for (e.g. 16G); sizes the pool advice");
+  app.add_option("--cgroup", args.cgroup,
+                 "audit this cgroup path (e.g. /system.slice/vllm.service) instead of our own");
+  app.add_flag("--apply", args.apply,
+               "apply --thp/--defrag/--pool, or the recommended settings when none is given");
+  app.add_flag("--dry-run", args.dry_run, "with --apply: show what would change, change nothing");
+  app.add_option("--thp", args.thp, "THP enabled mode to apply")
+      ->check(CLI::IsMember({"always", "madvise", "never"}));
+  app.add_option("--defrag", args.defrag, "THP defrag mode to apply")
+      ->check(CLI::IsMember({"always", "defer", "defer+madvise", "madvise", "never"}));
+  app.add_option("--pool", args.pools,
+                 "hugetlb pool to apply: SIZE:COUNT[@NODE], e.g. 2M:512@0 (repeatable)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : kExitUsage;
+  }
+
+  bool wants_change = !args.thp.empty() || !args.defrag.empty() || !args.pools.empty();
+  if ((wants_change || args.dry_run) && !args.apply) {
+    std::cerr << "hugeshim doctor: --thp, --defrag, --pool and --dry-run go with --apply\n";
+    return kExitUsage;
+  }
+  AuditOptions options;
+  if (!args.expect_pinned.empty()) {
+    options.expect_pinned = parse_byte_size(args.expect_pinned);
+    if (!options.expect_pinned || *options.expect_pinned == 0) {
+      std::cerr << "hugeshim doctor: --expect-pinned '" << args.expect_pinned
+                << "' is not a size (e.g. 16G, 512MiB, bytes)\n";
+      return kExitUsage;
+    }
+  }
+  HostFiles files(args.root);
+  if (args.apply) return run_apply(args, files, options);
+
+  ReadOptions read_options;
+  if (!args.cgroup.empty()) read_options.cgroup = args.cgroup;
+  HostSnapshot host = read_host(files, read_options);
+  Findings findings = audit(host, options);
+  if (args.json)
+    std::cout << audit_json(host, findings, options).dump(2) << "\n";
+  else
+    print_audit_text(std::cout, host, findings);
+  return exit_status_for(worst_severity(findings));
+}

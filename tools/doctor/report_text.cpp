@@ -1,0 +1,119 @@
+#include <iomanip>
+#include <sstream>
+
+#include "byte_size.h"
+#include "hugeshim/events.h"
+#include "report.h"
+
+namespace hugeshim::doctor {
+namespace {
+
+std::string opt(const std::optional<int64_t>& v) { return v ? std::to_string(*v) : "?"; }
+
+std::string limit(const std::optional<uint64_t>& v) { return v ? format_bytes(*v) : "unlimited"; }
+
+// Word-wraps text to 100 columns, every line indented by `indent`.
+void wrapped(std::ostream& out, const std::string& text, size_t indent) {
+  constexpr size_t kWidth = 100;
+  std::istringstream words(text);
+  size_t col = 0;
+  for (std::string w; words >> w;) {
+    if (col > 0 && col + 1 + w.size() > kWidth) {
+      out << "\n";
+      col = 0;
+    }
+    if (col == 0) {
+      out << std::string(indent, ' ') << w;
+      col = indent + w.size();
+    } else {
+      out << ' ' << w;
+      col += 1 + w.size();
+    }
+  }
+  out << "\n";
+}
+
+void row(std::ostream& out, const std::string& label, const std::string& text) {
+  out << "  " << std::left << std::setw(10) << label << text << "\n";
+}
+
+}  // namespace
+
+void print_audit_text(std::ostream& out, const HostSnapshot& h, const Findings& findings) {
+  out << "hugeshim doctor: host audit (root " << h.root << ")\n\n";
+  row(out, "kernel", h.kernel.release.empty() ? "?" : h.kernel.release);
+  if (h.thp.present)
+    row(out, "THP", "enabled=" + h.thp.enabled + " defrag=" + h.thp.defrag +
+                        " shmem_enabled=" + h.thp.shmem_enabled +
+                        " khugepaged.defrag=" + opt(h.thp.khugepaged_defrag));
+  else
+    row(out, "THP", "not available");
+  for (const auto& p : h.pools) {
+    std::string text = page_size_label(p.size_kb) + ": total " + std::to_string(p.total) +
+                       " free " + std::to_string(p.free) + " reserved " +
+                       std::to_string(p.reserved) + " surplus " + std::to_string(p.surplus) +
+                       " overcommit " + std::to_string(p.overcommit);
+    for (const auto& n : p.nodes)
+      text += " | node" + std::to_string(n.node) + " " + std::to_string(n.free) + "/" +
+              std::to_string(n.total) + " free";
+    row(out, "hugetlb", text);
+  }
+  if (h.memlock.known)
+    row(out, "memlock", "soft " + limit(h.memlock.soft) + ", hard " + limit(h.memlock.hard));
+  else
+    row(out, "memlock", "?");
+  if (h.cgroup.version == 0) {
+    row(out, "cgroup", "no hugetlb controller");
+  } else {
+    std::string text = "v" + std::to_string(h.cgroup.version) + " " + h.cgroup.path;
+    for (const auto& l : h.cgroup.limits)
+      text += " | " + page_size_label(l.size_kb) +
+              (l.max ? " max " + limit(l.max) + " rsvd " +
+                           (l.rsvd_supported ? limit(l.rsvd_max) : "unsupported")
+                     : " no limit");
+    row(out, "cgroup", text);
+  }
+  if (h.gpus.empty()) row(out, "GPUs", "none");
+  for (const auto& g : h.gpus)
+    row(out, "GPU", std::string(g.bus_id) + " node " + std::to_string(g.numa_node) + " cpus " +
+                        (g.local_cpus[0] ? g.local_cpus : "?") + " iommu " +
+                        hugeshim_iommu_type_name(g.iommu_type) +
+                        (g.iommu_group >= 0 ? " (group " + std::to_string(g.iommu_group) + ")" : ""));
+  std::string cmdline;
+  for (const auto& [k, v] : h.iommu_cmdline) cmdline += " " + k + (v.empty() ? "" : "=" + v);
+  row(out, "IOMMU", cmdline.empty() ? "no command-line options" : cmdline.substr(1));
+
+  out << "\nFindings\n";
+  for (const auto& f : findings) {
+    std::string tag = std::string("[") + severity_name(f.severity) + "]";
+    out << "  " << std::left << std::setw(8) << tag << f.id
+        << (f.subject.empty() ? "" : " (" + f.subject + ")") << "\n";
+    wrapped(out, f.explanation, 10);
+    if (!f.fix.empty()) out << "          fix: " << f.fix << "\n";
+  }
+  Severity worst = worst_severity(findings);
+  out << "\nWorst: " << severity_name(worst) << " (exit " << exit_status_for(worst) << ")\n";
+}
+
+void print_apply_text(std::ostream& out, const std::vector<ApplyAction>& actions, bool dry_run) {
+  out << "hugeshim doctor --apply" << (dry_run ? " --dry-run" : "") << "\n";
+  if (actions.empty()) out << "  nothing to apply\n";
+  for (const auto& a : actions) {
+    std::string name = a.setting + (a.subject.empty() ? "" : " " + a.subject);
+    out << "  " << std::left << std::setw(22) << name << std::setw(10)
+        << apply_status_name(a.status);
+    switch (a.status) {
+      case ApplyStatus::planned: out << a.before << " -> " << a.requested; break;
+      case ApplyStatus::unchanged: out << "already " << a.after; break;
+      case ApplyStatus::changed: out << a.before << " -> " << a.after; break;
+      case ApplyStatus::short_:
+        out << a.before << " -> " << a.after << " (asked " << a.requested << ")";
+        break;
+      case ApplyStatus::failed: out << "wanted " << a.requested; break;
+    }
+    out << "   " << a.path << "\n";
+    if (!a.note.empty()) out << "      " << a.note << "\n";
+  }
+}
+
+}  // namespace hugeshim::doctor
