@@ -1,0 +1,29 @@
+// hugeshim report [FILE] [--format text|json|csv] [--top N]
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <unistd.h>
+
+#include "commands.h"
+#include "report.h"
+
+namespace hugeshim::collector {
+
+int cmd_report(int argc, char** argv) {
+  CLI::App app("Report a recording", "hugeshim report");
+  std::string file = "hugeshim.db";
+  std::string format = "text";
+  size_t top = 5;
+  app.add_option("file", file, "SQLite file written by run or record")->capture_default_str();
+  app.add_option("--format", format, "text, json or csv")->check(CLI::IsMember({"text", "json", "csv"}))->capture_default_str();
+  app.add_option("--top", top, "largest/slowest events listed per process")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  if (access(file.c_str(), R_OK) != 0) throw std::runtime_error("cannot read " + file);
+  Database db(file, Database::Mode::read_only);
+  nlohmann::json report = build_report(db, top);
+  if (format == "json") std::cout << report.dump(2) << "\n";
+  else if (format == "csv") render_csv(report, std::cout);
+  else render_text(report, std::cout);
+  return 0;
+}
+
+}  // namespace hugeshim::collector

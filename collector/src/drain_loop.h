@@ -1,0 +1,23 @@
+// The collector's cadence: drain every attached ring often enough that a
+// ring of default size never fills at the rates we target, and look for new
+// segments a little less often (a readdir per look).
+#pragma once
+
+#include <chrono>
+#include <functional>
+
+#include "recorder.h"
+
+namespace hugeshim::collector {
+
+struct DrainCadence {
+  // 16384 slots at 200k events/s fill in 82 ms: a 10 ms drain keeps a ring
+  // below 15% full (docs/BENCHMARKS.md measures it).
+  std::chrono::milliseconds drain{10};
+  std::chrono::milliseconds discover{50};
+};
+
+// Drains and discovers while keep_going() is true, then once more at the end.
+void drain_while(Recorder& recorder, const std::function<bool()>& keep_going, DrainCadence cadence = {});
+
+}  // namespace hugeshim::collector

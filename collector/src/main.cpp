@@ -1,0 +1,59 @@
+// `hugeshim`: git-style dispatch. Built-in subcommands run here; any other
+// name X runs the executable hugeshim-X next to this one (hugeshim-doctor,
+// ...), so tools can live in their own folders.
+#include <cerrno>
+#include <cstring>
+#include <exception>
+#include <iostream>
+#include <string>
+#include <unistd.h>
+
+#include "commands.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: hugeshim <command> [options]\n"
+    "\n"
+    "  run [-o FILE] -- CMD...   run CMD with the shim preloaded, record its rings, print a summary\n"
+    "  record [-o FILE] [--duration S] [--dir DIR]\n"
+    "                            drain a ring directory into a SQLite file until stopped\n"
+    "  report [FILE] [--format text|json|csv]\n"
+    "                            per process and API: counts, bytes, page sizes, latencies, fallbacks\n"
+    "  config [--format text|json]\n"
+    "                            the HUGESHIM_* options with their effective values\n"
+    "  <name> ...                runs hugeshim-<name> from the directory of this executable\n"
+    "\n"
+    "'hugeshim <command> --help' describes a command's options.\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace hugeshim::collector;
+  if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+    std::cout << kUsage;
+    return argc < 2 ? 1 : 0;
+  }
+  const std::string command = argv[1];
+  try {
+    if (command == "run") return cmd_run(argc - 1, argv + 1);
+    if (command == "record") return cmd_record(argc - 1, argv + 1);
+    if (command == "report") return cmd_report(argc - 1, argv + 1);
+    if (command == "config") return cmd_config(argc - 1, argv + 1);
+  } catch (const std::exception& e) {
+    std::cerr << "hugeshim " << command << ": " << e.what() << "\n";
+    return 1;
+  }
+  if (command.empty() || command[0] == '-' || command.find('/') != std::string::npos) {
+    std::cerr << "hugeshim: unknown option '" << command << "'\n" << kUsage;
+    return 1;
+  }
+  const std::string tool = own_directory() + "/hugeshim-" + command;
+  argv[1] = const_cast<char*>(tool.c_str());
+  execv(tool.c_str(), argv + 1);
+  if (errno == ENOENT)
+    std::cerr << "hugeshim: '" << command << "' is not a hugeshim command (no " << tool << "); see 'hugeshim --help'\n";
+  else
+    std::cerr << "hugeshim: cannot run " << tool << ": " << strerror(errno) << "\n";
+  return 127;
+}

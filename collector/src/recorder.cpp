@@ -1,0 +1,163 @@
+#include "recorder.h"
+
+#include <cerrno>
+#include <cstring>
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdexcept>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "options.h"
+
+namespace hugeshim::collector {
+
+struct Recorder::Tracked {
+  Segment segment;
+  int64_t process_id;
+  std::vector<Mapping> maps;
+  RingTotals stored;  // last totals written, to skip unchanged snapshots
+  bool has_stored = false;
+};
+
+namespace {
+
+bool is_segment_name(const std::string& name) {
+  const std::string prefix = HUGESHIM_RING_FILE_PREFIX, suffix = HUGESHIM_RING_FILE_SUFFIX;
+  return name.size() > prefix.size() + suffix.size() && name.compare(0, prefix.size(), prefix) == 0 &&
+         name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+bool same_totals(const RingTotals& a, const RingTotals& b) {
+  return !memcmp(a.counters, b.counters, sizeof a.counters) && !memcmp(a.histograms, b.histograms, sizeof a.histograms) &&
+         !memcmp(a.small_calls, b.small_calls, sizeof a.small_calls) && a.gpus.size() == b.gpus.size();
+}
+
+}  // namespace
+
+std::string default_ring_dir() {
+  options_load();
+  return g_options.ring_dir;
+}
+
+Recorder::Recorder(Store& store, std::string dir, std::ostream& messages)
+    : store_(store), dir_(std::move(dir)), messages_(messages) {
+  dir_fd_ = open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dir_fd_ < 0) throw std::runtime_error("cannot open ring directory " + dir_ + ": " + strerror(errno));
+  struct stat st;
+  if (fstat(dir_fd_, &st) != 0 || st.st_uid != geteuid()) {
+    close(dir_fd_);
+    throw std::runtime_error("ring directory " + dir_ + " belongs to uid " + std::to_string(st.st_uid) +
+                             ", not to us (" + std::to_string(geteuid()) + "): refused");
+  }
+}
+
+Recorder::~Recorder() {
+  tracked_.clear();
+  if (dir_fd_ >= 0) close(dir_fd_);
+}
+
+void Recorder::discover() {
+  int fd = dup(dir_fd_);
+  if (fd < 0) return;
+  DIR* d = fdopendir(fd);
+  if (!d) {
+    close(fd);
+    return;
+  }
+  rewinddir(d);
+  std::vector<std::string> names;
+  while (dirent* e = readdir(d)) {
+    std::string name = e->d_name;
+    if (is_segment_name(name) && !tracked_.count(name) && !refused_.count(name)) names.push_back(name);
+  }
+  closedir(d);
+  for (const std::string& name : names) {
+    std::optional<Segment> segment;
+    std::string why;
+    switch (Segment::open(dir_fd_, name, &segment, &why)) {
+      case Segment::OpenResult::pending:
+        break;  // not ready or drained by another collector: look again later
+      case Segment::OpenResult::rejected:
+        refused_.insert(name);
+        ++stats_.rejected;
+        messages_ << "hugeshim: ignoring " << dir_ << "/" << name << ": " << why << "\n";
+        break;
+      case Segment::OpenResult::ok: {
+        const RingIdentity& id = segment->identity();
+        int64_t process_id = store_.process(id);
+        auto t = std::make_unique<Tracked>(Tracked{std::move(*segment), process_id, {}, {}, false});
+        t->maps = read_code_mappings(id.pid, id.start_ticks);
+        if (!t->maps.empty()) {
+          store_.begin();
+          store_.set_mappings(process_id, t->maps);
+          store_.commit();
+        }
+        ++stats_.processes;
+        tracked_.emplace(name, std::move(t));
+        break;
+      }
+    }
+  }
+}
+
+void Recorder::drain() {
+  for (auto it = tracked_.begin(); it != tracked_.end();) {
+    if (drain_one(*it->second)) ++it;
+    else it = tracked_.erase(it);
+  }
+}
+
+bool Recorder::drain_one(Tracked& t) {
+  const RingIdentity& id = t.segment.identity();
+  // Decide "gone" before reading: a process seen gone cannot publish more,
+  // so whatever is unpublished below its claim position is torn for good.
+  const bool gone = !process_running(id.pid, id.start_ticks);
+  if (batch_.size() < id.capacity) batch_.resize(id.capacity);
+  bool maps_refreshed = false;
+  for (;;) {
+    size_t got = 0;
+    RingTotals totals;
+    if (!t.segment.peek(batch_.data(), id.capacity, gone, &got) || !t.segment.totals(&totals)) {
+      messages_ << "hugeshim: dropping " << t.segment.name() << ": file shrank while being read\n";
+      ++stats_.rejected;
+      refused_.insert(t.segment.name());
+      return false;
+    }
+    if (!gone && !maps_refreshed) {
+      // A caller outside every known mapping: the process loaded code since.
+      for (size_t i = 0; i < got; ++i)
+        if (batch_[i].kind == DrainedSlot::Kind::record && locate(t.maps, batch_[i].record.caller).module.empty()) {
+          std::vector<Mapping> now = read_code_mappings(id.pid, id.start_ticks);
+          if (!now.empty()) t.maps = std::move(now);
+          maps_refreshed = true;
+          break;
+        }
+    }
+    const bool totals_changed = !t.has_stored || !same_totals(totals, t.stored);
+    if (got == 0 && !totals_changed) break;
+    store_.begin();
+    store_.add_slots(t.process_id, batch_.data(), got, t.maps);
+    if (maps_refreshed) store_.set_mappings(t.process_id, t.maps);
+    if (totals_changed) store_.set_totals(t.process_id, totals);
+    store_.commit();
+    // Only now may the producer reuse the slots: they are on disk.
+    t.segment.release(got);
+    t.stored = std::move(totals);
+    t.has_stored = true;
+    for (size_t i = 0; i < got; ++i)
+      (batch_[i].kind == DrainedSlot::Kind::record ? stats_.records : stats_.skipped) += 1;
+    if (got < id.capacity) break;
+  }
+  if (!gone) return true;
+  // Totals read after the process was seen gone are final.
+  store_.begin();
+  store_.set_state(t.process_id, t.stored.exited ? ProcessState::exited : ProcessState::killed,
+                   t.stored.exit_monotonic_ns);
+  store_.commit();
+  unlinkat(dir_fd_, t.segment.name().c_str(), 0);
+  ++stats_.finished;
+  return false;
+}
+
+}  // namespace hugeshim::collector

@@ -1,0 +1,214 @@
+#include "store.h"
+
+#include <unistd.h>
+
+#include "hugeshim/events.h"
+
+namespace hugeshim::collector {
+namespace {
+
+constexpr const char* kSchema = R"sql(
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = NORMAL;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
+INSERT OR IGNORE INTO meta VALUES ('schema_version', '1'), ('ring_abi_version', '1');
+CREATE TABLE IF NOT EXISTS processes (
+  id INTEGER PRIMARY KEY,
+  pid INTEGER NOT NULL, ppid INTEGER, uid INTEGER,
+  start_ticks INTEGER NOT NULL, start_realtime_ns INTEGER, start_monotonic_ns INTEGER NOT NULL,
+  exe TEXT, cmdline TEXT, ring_capacity INTEGER,
+  state TEXT NOT NULL DEFAULT 'running', exit_monotonic_ns INTEGER,
+  UNIQUE (pid, start_ticks, start_monotonic_ns));
+CREATE TABLE IF NOT EXISTS config (
+  process_id INTEGER NOT NULL, name TEXT NOT NULL, value TEXT,
+  PRIMARY KEY (process_id, name)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS gpus (
+  process_id INTEGER NOT NULL, idx INTEGER NOT NULL, pci_bus_id TEXT, numa_node INTEGER, iommu_type TEXT,
+  PRIMARY KEY (process_id, idx)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS mappings (
+  process_id INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL, file_offset INTEGER, path TEXT,
+  PRIMARY KEY (process_id, start)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events (
+  process_id INTEGER NOT NULL, ring_pos INTEGER NOT NULL,
+  api TEXT NOT NULL, flags INTEGER, tid INTEGER, gpu INTEGER,
+  start_ns INTEGER, end_ns INTEGER, duration_ns INTEGER,
+  address INTEGER, requested INTEGER, mapped INTEGER,
+  bytes_1g INTEGER, bytes_2m INTEGER, bytes_thp INTEGER, bytes_base INTEGER, page_class TEXT,
+  reserve_ns INTEGER, populate_ns INTEGER, lock_ns INTEGER, register_ns INTEGER,
+  numa_asked INTEGER, numa_got INTEGER, result INTEGER, err INTEGER, fallback TEXT,
+  cuda_flags INTEGER, translations INTEGER,
+  caller INTEGER, caller_module TEXT, caller_offset INTEGER,
+  PRIMARY KEY (process_id, ring_pos)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS skipped_slots (
+  process_id INTEGER NOT NULL, ring_pos INTEGER NOT NULL, reason TEXT NOT NULL,
+  PRIMARY KEY (process_id, ring_pos)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS counters (
+  process_id INTEGER NOT NULL, api TEXT NOT NULL,
+  events INTEGER, bytes_requested INTEGER, bytes_mapped INTEGER,
+  bytes_1g INTEGER, bytes_2m INTEGER, bytes_thp INTEGER, bytes_base INTEGER,
+  records_written INTEGER, records_dropped INTEGER, small_calls INTEGER,
+  PRIMARY KEY (process_id, api)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS fallbacks (
+  process_id INTEGER NOT NULL, api TEXT NOT NULL, reason TEXT NOT NULL, count INTEGER,
+  PRIMARY KEY (process_id, api, reason)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS histograms (
+  process_id INTEGER NOT NULL, phase TEXT NOT NULL, page_class TEXT NOT NULL,
+  bucket INTEGER NOT NULL, lower_ns INTEGER, upper_ns INTEGER, count INTEGER,
+  PRIMARY KEY (process_id, phase, page_class, bucket)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS histogram_sums (
+  process_id INTEGER NOT NULL, phase TEXT NOT NULL, page_class TEXT NOT NULL, count INTEGER, sum_ns INTEGER,
+  PRIMARY KEY (process_id, phase, page_class)) WITHOUT ROWID;
+)sql";
+
+// The page class holding most of the record's bytes (ties: larger page),
+// the same rule the producer uses for its histograms.
+uint32_t dominant_page_class(const hugeshim_ring_record& r) {
+  uint32_t best = HUGESHIM_PAGE_BASE;
+  uint64_t most = 0;
+  for (uint32_t c = 0; c < HUGESHIM_PAGE_COUNT; ++c)
+    if (r.page_bytes[c] > most) {
+      most = r.page_bytes[c];
+      best = c;
+    }
+  return best;
+}
+
+std::string join_args(const std::vector<std::string>& argv) {
+  std::string s;
+  for (const auto& a : argv) {
+    if (!s.empty()) s += ' ';
+    s += a;
+  }
+  return s;
+}
+
+}  // namespace
+
+const char* process_state_name(ProcessState s) {
+  switch (s) {
+    case ProcessState::running: return "running";
+    case ProcessState::exited: return "exited";
+    case ProcessState::killed: return "killed";
+  }
+  return "unknown";
+}
+
+// Removes an old recording when a fresh one is asked for; returns the path.
+static const std::string& discard_if_fresh(const std::string& path, bool fresh) {
+  if (fresh)
+    for (const char* suffix : {"", "-wal", "-shm"}) unlink((path + suffix).c_str());
+  return path;
+}
+
+Store::Store(const std::string& path, bool fresh) : db_(discard_if_fresh(path, fresh), Database::Mode::read_write) {
+  db_.exec(kSchema);
+  insert_event_.emplace(db_.prepare(
+      "INSERT OR IGNORE INTO events VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,"
+      "?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31)"));
+  insert_skipped_.emplace(db_.prepare("INSERT OR IGNORE INTO skipped_slots VALUES (?1, ?2, ?3)"));
+}
+
+int64_t Store::process(const RingIdentity& id) {
+  Statement find = db_.prepare(
+      "SELECT id FROM processes WHERE pid = ?1 AND start_ticks = ?2 AND start_monotonic_ns = ?3");
+  find.bind(1, id.pid).bind(2, id.start_ticks).bind(3, id.start_monotonic_ns);
+  if (find.step()) return find.int64(0);
+  begin();
+  Statement add = db_.prepare(
+      "INSERT INTO processes (pid, ppid, uid, start_ticks, start_realtime_ns, start_monotonic_ns, exe, cmdline,"
+      " ring_capacity) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)");
+  add.bind(1, id.pid).bind(2, id.ppid).bind(3, id.uid).bind(4, id.start_ticks).bind(5, id.start_realtime_ns);
+  add.bind(6, id.start_monotonic_ns).bind(7, id.exe).bind(8, join_args(id.argv)).bind(9, id.capacity);
+  add.run();
+  const int64_t process_id = sqlite3_last_insert_rowid(db_.handle());
+  Statement cfg = db_.prepare("INSERT OR REPLACE INTO config VALUES (?1, ?2, ?3)");
+  for (const auto& [name, value] : id.config) cfg.bind(1, process_id).bind(2, name).bind(3, value).run();
+  commit();
+  return process_id;
+}
+
+void Store::begin() { db_.exec("BEGIN IMMEDIATE"); }
+void Store::commit() { db_.exec("COMMIT"); }
+
+void Store::add_slots(int64_t process_id, const DrainedSlot* slots, size_t count, const std::vector<Mapping>& maps) {
+  for (size_t i = 0; i < count; ++i) {
+    const DrainedSlot& s = slots[i];
+    if (s.kind != DrainedSlot::Kind::record) {
+      insert_skipped_->bind(1, process_id).bind(2, s.position)
+          .bind(3, s.kind == DrainedSlot::Kind::torn ? "torn: writer died before publishing" : s.why_invalid)
+          .run();
+      continue;
+    }
+    const hugeshim_ring_record& r = s.record;
+    Statement& q = *insert_event_;
+    q.bind(1, process_id).bind(2, s.position).bind(3, hugeshim_api_name(r.api)).bind(4, r.flags).bind(5, r.tid);
+    q.bind(6, r.gpu).bind(7, r.start_ns).bind(8, r.end_ns);
+    q.bind(9, r.end_ns >= r.start_ns ? r.end_ns - r.start_ns : 0);
+    q.bind(10, r.address).bind(11, r.requested).bind(12, r.mapped);
+    for (int c = 0; c < HUGESHIM_PAGE_COUNT; ++c) q.bind(13 + c, r.page_bytes[c]);
+    q.bind(17, hugeshim_page_class_name(dominant_page_class(r)));
+    for (int p = 0; p < HUGESHIM_PHASE_COUNT; ++p) q.bind(18 + p, r.phase_ns[p]);
+    q.bind(22, r.numa_asked).bind(23, r.numa_got).bind(24, r.result).bind(25, r.err);
+    q.bind(26, hugeshim_fallback_name(r.fallback)).bind(27, r.cuda_flags).bind(28, r.translations);
+    q.bind(29, r.caller);
+    CodeLocation where = locate(maps, r.caller);
+    if (where.module.empty()) q.bind_null(30);
+    else q.bind(30, where.module);
+    q.bind(31, where.offset);
+    q.run();
+  }
+}
+
+void Store::set_totals(int64_t process_id, const RingTotals& t) {
+  Statement counters = db_.prepare("INSERT OR REPLACE INTO counters VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)");
+  Statement fallbacks = db_.prepare("INSERT OR REPLACE INTO fallbacks VALUES (?1, ?2, ?3, ?4)");
+  for (uint32_t api = 0; api < HUGESHIM_API_COUNT; ++api) {
+    const hugeshim_ring_api_counters& c = t.counters[api];
+    if (!c.events && !t.small_calls[api]) continue;
+    counters.bind(1, process_id).bind(2, hugeshim_api_name(api)).bind(3, c.events).bind(4, c.bytes_requested);
+    counters.bind(5, c.bytes_mapped);
+    for (int p = 0; p < HUGESHIM_PAGE_COUNT; ++p) counters.bind(6 + p, c.page_bytes[p]);
+    counters.bind(10, c.records_written).bind(11, c.records_dropped).bind(12, t.small_calls[api]);
+    counters.run();
+    for (uint32_t f = 0; f < HUGESHIM_FALLBACK_COUNT; ++f)
+      if (c.fallbacks[f])
+        fallbacks.bind(1, process_id).bind(2, hugeshim_api_name(api)).bind(3, hugeshim_fallback_name(f))
+            .bind(4, c.fallbacks[f]).run();
+  }
+  Statement buckets = db_.prepare("INSERT OR REPLACE INTO histograms VALUES (?1,?2,?3,?4,?5,?6,?7)");
+  Statement sums = db_.prepare("INSERT OR REPLACE INTO histogram_sums VALUES (?1,?2,?3,?4,?5)");
+  for (uint32_t phase = 0; phase < HUGESHIM_PHASE_COUNT; ++phase)
+    for (uint32_t page = 0; page < HUGESHIM_PAGE_COUNT; ++page) {
+      const hugeshim_ring_histogram& h = t.histograms[phase][page];
+      uint64_t count = 0;
+      for (uint32_t b = 0; b < HUGESHIM_RING_HIST_BUCKETS; ++b) {
+        if (!h.buckets[b]) continue;
+        count += h.buckets[b];
+        buckets.bind(1, process_id).bind(2, hugeshim_phase_name(phase)).bind(3, hugeshim_page_class_name(page));
+        buckets.bind(4, b).bind(5, b < 63 ? (uint64_t{1} << b) : 0).bind(6, b < 63 ? (uint64_t{1} << (b + 1)) : 0);
+        buckets.bind(7, h.buckets[b]).run();
+      }
+      if (count)
+        sums.bind(1, process_id).bind(2, hugeshim_phase_name(phase)).bind(3, hugeshim_page_class_name(page))
+            .bind(4, count).bind(5, h.sum_ns).run();
+    }
+  Statement gpus = db_.prepare("INSERT OR REPLACE INTO gpus VALUES (?1, ?2, ?3, ?4, ?5)");
+  for (const RingGpu& g : t.gpus)
+    gpus.bind(1, process_id).bind(2, g.index).bind(3, g.pci_bus_id).bind(4, g.numa_node)
+        .bind(5, hugeshim_iommu_type_name(g.iommu_type)).run();
+}
+
+void Store::set_mappings(int64_t process_id, const std::vector<Mapping>& maps) {
+  Statement q = db_.prepare("INSERT OR REPLACE INTO mappings VALUES (?1, ?2, ?3, ?4, ?5)");
+  for (const Mapping& m : maps) q.bind(1, process_id).bind(2, m.start).bind(3, m.end).bind(4, m.file_offset).bind(5, m.path).run();
+}
+
+void Store::set_state(int64_t process_id, ProcessState state, uint64_t exit_monotonic_ns) {
+  Statement q = db_.prepare("UPDATE processes SET state = ?2, exit_monotonic_ns = ?3 WHERE id = ?1");
+  q.bind(1, process_id).bind(2, process_state_name(state));
+  if (exit_monotonic_ns) q.bind(3, exit_monotonic_ns);
+  else q.bind_null(3);
+  q.run();
+}
+
+}  // namespace hugeshim::collector
