@@ -1,0 +1,284 @@
+#!/usr/bin/env bash
+# gpu-check: native vs hugeshim for CUDA pinned host memory on one GPU.
+#
+#   tools/gpu-check.sh [OUTDIR]        (default: $OUT, else ./gpu-check-out)
+#
+# Builds libhugeshim.so (cmake; g++ directly if cmake cannot configure) and
+# tools/gpu/pinned_bench.cu (nvcc, shared cudart), sizes the 2 MiB hugetlb
+# pool on the GPU's NUMA node (root; restored at exit), then measures, each
+# case once natively and once with LD_PRELOAD=libhugeshim.so:
+#   - cudaHostAlloc of 1, 4, 16 GiB: allocation and free time, H2D and D2H
+#     bandwidth, data round trip checked word by word (host and device)
+#   - copies and zero-copy reads across every registration chunk boundary of
+#     a 3 GiB allocation, and what cudaHostGetFlags, cudaHostGetDevicePointer,
+#     cudaPointerGetAttributes, cudaHostRegister/Unregister say about it
+#   - p50/p99/max of a small H2D copy + kernel launch loop on another thread
+#     while a 16 GiB cudaHostAlloc runs
+#   - PyTorch torch.empty(2**k, dtype=torch.uint8, pin_memory=True), k = 30..34,
+#     copied GPU -> pinned -> GPU and compared, with the default pinned
+#     allocator and with pinned_use_cuda_host_register:True
+# and prints one Markdown table (plus the issue-7 PyTorch table and the
+# issue-4 goals). Raw JSON lines, the environment, the log and the shim's
+# telemetry report (when the collector could be built) go to OUTDIR.
+#
+# Knobs: GPU_CHECK_BUDGET_S (default 420: steps that no longer fit are
+# skipped with a note), GPU_CHECK_POOL_PAGES (default 9216 = 18 GiB), HUGESHIM_LIB (use this prebuilt shim instead of
+# building), GPU_CHECK_BUILD (build dir, default <repo>/build-gpu-check).
+set -euo pipefail
+
+START=$(date +%s)
+BUDGET=${GPU_CHECK_BUDGET_S:-420}
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+OUTDIR=${1:-${OUT:-$PWD/gpu-check-out}}
+mkdir -p "$OUTDIR"
+OUTDIR=$(cd "$OUTDIR" && pwd)
+BUILD=${GPU_CHECK_BUILD:-$ROOT/build-gpu-check}
+RESULTS=$OUTDIR/results.jsonl
+NOTES=$OUTDIR/notes.txt
+: >"$RESULTS"
+: >"$NOTES"
+exec > >(tee -a "$OUTDIR/gpu-check.log") 2>&1
+
+GiB=$((1 << 30))
+CHUNK=$((1 << 30))          # HUGESHIM_REGISTER_CHUNK used by the shim runs
+POOL_PAGES=${GPU_CHECK_POOL_PAGES:-9216}  # 18 GiB of 2 MiB pages: one 16 GiB region + slack
+
+elapsed() { echo $(($(date +%s) - START)); }
+left() { echo $((BUDGET - $(elapsed))); }
+note() {
+  echo "gpu-check: NOTE: $*"
+  echo "$*" >>"$NOTES"
+}
+section() { echo; echo "== $* (t=$(elapsed)s)"; }
+
+# run_step ESTIMATE_S TIMEOUT_S LABEL CMD...: runs CMD with a timeout when the
+# budget still has ESTIMATE_S seconds; JSON lines on stdout go to RESULTS.
+run_step() {
+  local estimate=$1 limit=$2 label=$3
+  shift 3
+  local remaining
+  remaining=$(left)
+  if ((remaining < estimate)); then
+    note "skipped $label: ${remaining}s of budget left, needs ~${estimate}s"
+    return 0
+  fi
+  ((limit > remaining - 5)) && limit=$((remaining - 5))
+  local t0 rc=0
+  t0=$(date +%s)
+  timeout -k 5 "$limit" "$@" >"$OUTDIR/step.out" 2>"$OUTDIR/step.err" || rc=$?
+  grep '^{' "$OUTDIR/step.out" >>"$RESULTS" || true
+  cat "$OUTDIR/step.out"
+  if ((rc != 0)); then
+    note "$label failed (exit $rc after $(($(date +%s) - t0))s): $(grep -h '"error"' "$OUTDIR/step.out" | head -1) $(tail -c 600 "$OUTDIR/step.err" | tr '\n' ' ')"
+  else
+    echo "   $label: $(($(date +%s) - t0))s"
+    [[ -s "$OUTDIR/step.err" ]] && sed 's/^/   stderr: /' "$OUTDIR/step.err" | tail -5
+  fi
+  return 0
+}
+
+# ---------------------------------------------------------------- environment
+section environment
+GPU_BDF=""
+{
+  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "host: $(uname -n)  kernel: $(uname -r)"
+  echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')  cores: $(nproc)"
+  echo "memory: $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
+  if command -v nvidia-smi >/dev/null; then
+    timeout 20 nvidia-smi --query-gpu=index,name,driver_version,memory.total,pci.bus_id \
+      --format=csv,noheader | sed 's/^/gpu: /' || echo "gpu: nvidia-smi failed"
+  else
+    echo "gpu: nvidia-smi not found"
+  fi
+  echo "nvcc: $(timeout 10 nvcc --version 2>/dev/null | grep -o 'release [0-9.]*' || echo missing)"
+  echo "cmake: $(cmake --version 2>/dev/null | head -1 || echo missing)  ninja: $(command -v ninja || echo missing)"
+  echo "nr_hugepages: $(cat /proc/sys/vm/nr_hugepages)  THP: $(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null)"
+  grep -E 'HugePages_(Total|Free)|Hugepagesize' /proc/meminfo | tr -s ' ' | paste -sd' '
+  echo "memlock: $(ulimit -l)"
+} | tee "$OUTDIR/env.txt"
+if command -v nvidia-smi >/dev/null; then
+  raw=$(timeout 20 nvidia-smi -i 0 --query-gpu=pci.bus_id --format=csv,noheader 2>/dev/null | head -1 || true)
+  # nvidia-smi prints 00000000:1B:00.0; sysfs spells it 0000:1b:00.0
+  [[ -n "$raw" ]] && GPU_BDF=$(echo "${raw: -12}" | tr 'A-F' 'a-f')
+fi
+GPU_NODE=-1
+if [[ -n "$GPU_BDF" && -d /sys/bus/pci/devices/$GPU_BDF ]]; then
+  GPU_NODE=$(cat "/sys/bus/pci/devices/$GPU_BDF/numa_node" 2>/dev/null || echo -1)
+  iommu=none
+  if [[ -e /sys/bus/pci/devices/$GPU_BDF/iommu_group ]]; then
+    iommu=$(cat "$(readlink -f "/sys/bus/pci/devices/$GPU_BDF/iommu_group")/type" 2>/dev/null || echo unknown)
+  fi
+  echo "gpu0 pci: $GPU_BDF  numa_node: $GPU_NODE  iommu: $iommu" | tee -a "$OUTDIR/env.txt"
+fi
+PY=""
+for cand in python3 /usr/bin/python3 python; do
+  if command -v "$cand" >/dev/null && timeout 60 "$cand" -c "import torch" 2>/dev/null; then
+    PY=$cand
+    break
+  fi
+done
+if [[ -n "$PY" ]]; then
+  timeout 60 "$PY" -c "import torch; print('torch:', torch.__version__, 'cuda:', torch.version.cuda, 'gpu:', torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'unavailable')" \
+    2>&1 | tee -a "$OUTDIR/env.txt" || note "torch could not query the GPU"
+else
+  note "no python with torch found: PyTorch rows skipped"
+fi
+SUMMARY_PY=$(command -v python3 || command -v "$PY" || true)
+
+# ------------------------------------------------------------- hugetlb pool
+section "hugetlb pool"
+POOL_FILE=/proc/sys/vm/nr_hugepages
+if ((GPU_NODE >= 0)) && [[ -w /sys/devices/system/node/node$GPU_NODE/hugepages/hugepages-2048kB/nr_hugepages ]]; then
+  POOL_FILE=/sys/devices/system/node/node$GPU_NODE/hugepages/hugepages-2048kB/nr_hugepages
+fi
+POOL_PREV=$(cat "$POOL_FILE")
+POOL_CHANGED=0
+restore_pool() {
+  if ((POOL_CHANGED)); then
+    echo "$POOL_PREV" >"$POOL_FILE" 2>/dev/null || true
+    echo "gpu-check: restored $POOL_FILE to $POOL_PREV (now $(cat "$POOL_FILE"))"
+  fi
+}
+trap restore_pool EXIT
+if [[ -w "$POOL_FILE" ]]; then
+  if ((POOL_PREV < POOL_PAGES)); then
+    POOL_CHANGED=1
+    echo "$POOL_PAGES" >"$POOL_FILE" || true
+    if (($(cat "$POOL_FILE") < POOL_PAGES)); then
+      sync
+      echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
+      echo 1 >/proc/sys/vm/compact_memory 2>/dev/null || true
+      echo "$POOL_PAGES" >"$POOL_FILE" || true
+    fi
+  fi
+  echo "pool: $POOL_FILE = $(cat "$POOL_FILE") (was $POOL_PREV, want >= $POOL_PAGES)"
+  (($(cat "$POOL_FILE") >= POOL_PAGES)) || note "hugetlb pool short: $(cat "$POOL_FILE") of $POOL_PAGES pages; the shim falls back partly"
+else
+  note "cannot write $POOL_FILE (not root?): shim runs use whatever pool exists ($POOL_PREV pages)"
+fi
+
+# -------------------------------------------------------------------- build
+section build
+mkdir -p "$BUILD/lib" "$BUILD/bin"
+SHIM=${HUGESHIM_LIB:-}
+if [[ -z "$SHIM" ]]; then
+  gen="Unix Makefiles"
+  command -v ninja >/dev/null && gen=Ninja
+  if timeout 120 cmake -S "$ROOT" -B "$BUILD" -G "$gen" -DCMAKE_BUILD_TYPE=Release \
+    -DHUGESHIM_BUILD_TESTS=OFF >"$OUTDIR/cmake-configure.log" 2>&1 &&
+    timeout 240 cmake --build "$BUILD" --target hugeshim -j "$(nproc)" >"$OUTDIR/cmake-build.log" 2>&1; then
+    SHIM=$BUILD/lib/libhugeshim.so
+    # The collector is optional here (its libraries may be missing).
+    timeout 150 cmake --build "$BUILD" -j "$(nproc)" >"$OUTDIR/cmake-build-all.log" 2>&1 ||
+      note "full build (collector) failed; see cmake-build-all.log"
+  else
+    note "cmake build failed (see cmake-*.log); compiling the shim with g++ directly"
+    if timeout 240 g++ -std=c++20 -O2 -g -fPIC -shared -fno-exceptions -fno-rtti \
+      -fvisibility=hidden -ftls-model=initial-exec -I"$ROOT/shim/include" -I"$ROOT/shim/src" \
+      "$ROOT"/shim/src/*.cpp -o "$BUILD/lib/libhugeshim.so" -static-libstdc++ -static-libgcc \
+      -Wl,-z,nodelete -Wl,-z,now -lnuma -ldl -lpthread >"$OUTDIR/gxx-build.log" 2>&1; then
+      SHIM=$BUILD/lib/libhugeshim.so
+    else
+      note "g++ build of the shim failed: $(tail -c 400 "$OUTDIR/gxx-build.log" | tr '\n' ' ')"
+    fi
+  fi
+fi
+[[ -n "$SHIM" && -f "$SHIM" ]] && echo "shim: $SHIM" || { note "no shim library: shim rows are skipped"; SHIM=""; }
+
+BENCH=$BUILD/bin/pinned_bench
+arch=(-arch=native)
+if ! timeout 180 nvcc -O2 -std=c++17 -cudart shared "${arch[@]}" -o "$BENCH" \
+  "$ROOT/tools/gpu/pinned_bench.cu" >"$OUTDIR/nvcc.log" 2>&1; then
+  arch=(-gencode "arch=compute_90,code=sm_90" -gencode "arch=compute_80,code=sm_80")
+  timeout 180 nvcc -O2 -std=c++17 -cudart shared "${arch[@]}" -o "$BENCH" \
+    "$ROOT/tools/gpu/pinned_bench.cu" >>"$OUTDIR/nvcc.log" 2>&1 ||
+    note "nvcc failed: $(tail -c 400 "$OUTDIR/nvcc.log" | tr '\n' ' ')"
+fi
+[[ -x "$BENCH" ]] && echo "bench: $BENCH ($(objdump -p "$BENCH" 2>/dev/null | grep -o 'libcudart[^ ]*' | head -1))"
+echo "build done at t=$(elapsed)s"
+
+RING_DIR=$OUTDIR/rings
+((${#RING_DIR} < 190)) || RING_DIR=/tmp/gpu-check-rings-$$
+mkdir -p "$RING_DIR"
+shim_env=(env LD_PRELOAD="$SHIM" "HUGESHIM_PAGES=2M,thp" "HUGESHIM_REGISTER_CHUNK=$CHUNK"
+  HUGESHIM_RING_DIR="$RING_DIR" HUGESHIM_LOG=warn)
+native_env=(env)
+
+# both LABEL ESTIMATE TIMEOUT CMD...: native, then shim.
+both() {
+  local label=$1 estimate=$2 limit=$3
+  shift 3
+  run_step "$estimate" "$limit" "$label native" "${native_env[@]}" "$@"
+  if [[ -n "$SHIM" ]]; then
+    run_step "$estimate" "$limit" "$label shim" "${shim_env[@]}" "$@"
+    echo "   hugetlb after shim run: $(grep -E 'HugePages_(Free|Rsvd)' /proc/meminfo | tr -s ' ' | paste -sd' ')"
+  fi
+}
+
+# The collector drains the shim runs' rings while they run (when it built).
+RECORDER_PID=""
+if [[ -n "$SHIM" && -x "$BUILD/bin/hugeshim" ]]; then
+  "$BUILD/bin/hugeshim" record --dir "$RING_DIR" -o "$OUTDIR/hugeshim.db" \
+    >"$OUTDIR/hugeshim-record.log" 2>&1 &
+  RECORDER_PID=$!
+fi
+
+# ---------------------------------------------------------------- measurements
+if [[ -x "$BENCH" ]]; then
+  section "cudaHostAlloc 1, 4, 16 GiB"
+  both "alloc 1 GiB" 10 60 "$BENCH" alloc $((1 * GiB))
+  both "alloc 4 GiB" 15 90 "$BENCH" alloc $((4 * GiB))
+  both "alloc 16 GiB" 30 150 "$BENCH" alloc $((16 * GiB))
+
+  section "small-copy loop during a concurrent 16 GiB pin"
+  both "stall 16 GiB" 25 120 "$BENCH" stall $((16 * GiB))
+
+  section "copies across registration chunk boundaries (3 GiB, chunk $((CHUNK / GiB)) GiB)"
+  both "boundary" 10 60 "$BENCH" boundary $((3 * GiB)) $CHUNK
+else
+  note "no pinned_bench: cudaHostAlloc, stall and boundary rows skipped"
+fi
+
+if [[ -n "$PY" ]]; then
+  sizes=()
+  for k in 30 31 32 33 34; do sizes+=($((1 << k))); done
+  reg_conf="pinned_use_cuda_host_register:True,pinned_num_register_threads:8"
+  section "PyTorch pin_memory=True, default allocator"
+  run_step 40 150 "torch default native" "${native_env[@]}" "$PY" "$ROOT/tools/gpu/torch_pinned.py" native "${sizes[@]}"
+  [[ -n "$SHIM" ]] && run_step 30 150 "torch default shim" "${shim_env[@]}" "$PY" "$ROOT/tools/gpu/torch_pinned.py" shim "${sizes[@]}"
+  section "PyTorch pin_memory=True, $reg_conf"
+  run_step 40 150 "torch register native" "${native_env[@]}" PYTORCH_CUDA_ALLOC_CONF=$reg_conf "$PY" "$ROOT/tools/gpu/torch_pinned.py" native "${sizes[@]}"
+  [[ -n "$SHIM" ]] && run_step 30 150 "torch register shim" "${shim_env[@]}" PYTORCH_CUDA_ALLOC_CONF=$reg_conf "$PY" "$ROOT/tools/gpu/torch_pinned.py" shim "${sizes[@]}"
+fi
+
+# ------------------------------------------------------------------ report
+section "telemetry report of the shim runs"
+if [[ -n "$RECORDER_PID" ]]; then
+  sleep 1
+  kill -TERM "$RECORDER_PID" 2>/dev/null || true
+  timeout 20 tail --pid="$RECORDER_PID" -f /dev/null || kill -KILL "$RECORDER_PID" 2>/dev/null || true
+  for fmt in text json; do
+    timeout 30 "$BUILD/bin/hugeshim" report "$OUTDIR/hugeshim.db" --format "$fmt" \
+      >"$OUTDIR/hugeshim-report.$fmt" 2>"$OUTDIR/hugeshim-report.$fmt.err" ||
+      note "hugeshim report --format $fmt failed: $(tail -c 300 "$OUTDIR/hugeshim-report.$fmt.err" | tr '\n' ' ')"
+  done
+  head -60 "$OUTDIR/hugeshim-report.text" 2>/dev/null || true
+else
+  note "collector not built: no hugeshim report (rings kept in $RING_DIR)"
+fi
+[[ "$RING_DIR" == "$OUTDIR/rings" ]] || cp -r "$RING_DIR" "$OUTDIR/rings" 2>/dev/null || true
+
+section "result"
+if [[ -n "$SUMMARY_PY" ]]; then
+  timeout 30 "$SUMMARY_PY" "$ROOT/tools/gpu/summarize.py" "$RESULTS" | tee "$OUTDIR/table.md" || note "summarize failed"
+else
+  note "no python for the table; raw results in $RESULTS"
+  cat "$RESULTS"
+fi
+if [[ -s "$NOTES" ]]; then
+  echo
+  echo "notes:"
+  sed 's/^/- /' "$NOTES"
+fi
+echo "gpu-check: done in $(elapsed)s; files in $OUTDIR"

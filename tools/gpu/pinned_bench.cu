@@ -1,0 +1,306 @@
+// Pinned host memory measurements for tools/gpu-check.sh. Linked against the
+// shared cudart (-cudart shared) so LD_PRELOAD=libhugeshim.so can interpose.
+// Each mode prints one JSON object on stdout; the script runs it once natively
+// and once under the shim and compares.
+//
+//   pinned_bench alloc BYTES            cudaHostAlloc/cudaFreeHost time, H2D/D2H
+//                                       bandwidth, round-trip check
+//   pinned_bench boundary BYTES CHUNK   copies and zero-copy reads across every
+//                                       registration chunk boundary, and the
+//                                       API semantics seen on the memory
+//   pinned_bench stall BYTES            p50/p99/max of a small H2D + kernel loop
+//                                       on another thread while BYTES are pinned
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+void check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) {
+    printf("{\"error\":\"%s: %s (%d)\"}\n", what, cudaGetErrorString(e), static_cast<int>(e));
+    exit(2);
+  }
+}
+
+// The expected 64-bit word at index i (splitmix64): position dependent, so
+// data landing at a wrong offset is caught.
+__host__ __device__ inline uint64_t pattern(uint64_t i) {
+  uint64_t z = i + 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+unsigned host_threads() {
+  unsigned n = std::thread::hardware_concurrency();
+  return n < 1 ? 1 : n > 16 ? 16 : n;
+}
+
+template <typename F>
+void parallel_words(size_t words, F f) {
+  unsigned n = host_threads();
+  std::vector<std::thread> ts;
+  size_t per = (words + n - 1) / n;
+  for (unsigned t = 0; t < n; ++t)
+    ts.emplace_back([=] {
+      size_t lo = t * per, hi = std::min(words, lo + per);
+      for (size_t i = lo; i < hi; ++i) f(i);
+    });
+  for (auto& t : ts) t.join();
+}
+
+void fill(uint64_t* w, size_t words, uint64_t first) {
+  parallel_words(words, [=](size_t i) { w[i] = pattern(first + i); });
+}
+
+uint64_t count_mismatches(const uint64_t* w, size_t words, uint64_t first) {
+  std::atomic<uint64_t> bad{0};
+  unsigned n = host_threads();
+  std::vector<std::thread> ts;
+  size_t per = (words + n - 1) / n;
+  for (unsigned t = 0; t < n; ++t)
+    ts.emplace_back([&, t] {
+      uint64_t local = 0;
+      size_t lo = t * per, hi = std::min(words, lo + per);
+      for (size_t i = lo; i < hi; ++i) local += w[i] != pattern(first + i);
+      bad += local;
+    });
+  for (auto& t : ts) t.join();
+  return bad.load();
+}
+
+__global__ void device_mismatches(const uint64_t* w, size_t words, uint64_t first,
+                                  unsigned long long* bad) {
+  unsigned long long local = 0;
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < words;
+       i += (size_t)gridDim.x * blockDim.x)
+    local += w[i] != pattern(first + i);
+  if (local) atomicAdd(bad, local);
+}
+
+unsigned long long mismatches_on_device(const void* p, size_t bytes, uint64_t first_word) {
+  unsigned long long* bad;
+  check(cudaMalloc(&bad, sizeof *bad), "cudaMalloc(counter)");
+  check(cudaMemset(bad, 0, sizeof *bad), "cudaMemset");
+  device_mismatches<<<1024, 256>>>(static_cast<const uint64_t*>(p), bytes / 8, first_word, bad);
+  check(cudaGetLastError(), "launch");
+  check(cudaDeviceSynchronize(), "sync");
+  unsigned long long h = 0;
+  check(cudaMemcpy(&h, bad, sizeof h, cudaMemcpyDeviceToHost), "cudaMemcpy(counter)");
+  cudaFree(bad);
+  return h;
+}
+
+// Best of `reps` timed copies, in GB/s (1e9 bytes).
+double copy_gbps(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, int reps) {
+  cudaEvent_t a, b;
+  cudaEventCreate(&a);
+  cudaEventCreate(&b);
+  float best = 1e30f;
+  for (int r = 0; r < reps; ++r) {
+    cudaEventRecord(a);
+    check(cudaMemcpyAsync(dst, src, bytes, kind, 0), "cudaMemcpyAsync");
+    cudaEventRecord(b);
+    check(cudaEventSynchronize(b), "cudaEventSynchronize");
+    float ms = 0;
+    cudaEventElapsedTime(&ms, a, b);
+    best = std::min(best, ms);
+  }
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  return bytes / (best * 1e-3) / 1e9;
+}
+
+const char* shim_label() {
+  const char* p = getenv("LD_PRELOAD");
+  return p && strstr(p, "hugeshim") ? "shim" : "native";
+}
+
+int mode_alloc(size_t bytes) {
+  check(cudaFree(nullptr), "context");
+  void* d = nullptr;
+  check(cudaMalloc(&d, bytes), "cudaMalloc");
+  void* h = nullptr;
+  auto t0 = Clock::now();
+  check(cudaHostAlloc(&h, bytes, cudaHostAllocDefault), "cudaHostAlloc");
+  double alloc_s = seconds_since(t0);
+  size_t words = bytes / 8;
+  auto* w = static_cast<uint64_t*>(h);
+  t0 = Clock::now();
+  fill(w, words, 0);
+  double fill_s = seconds_since(t0);
+  double h2d = copy_gbps(d, h, bytes, cudaMemcpyHostToDevice, 2);
+  unsigned long long device_bad = mismatches_on_device(d, bytes, 0);
+  parallel_words(words, [=](size_t i) { w[i] = 0; });
+  double d2h = copy_gbps(h, d, bytes, cudaMemcpyDeviceToHost, 2);
+  uint64_t host_bad = count_mismatches(w, words, 0);
+  unsigned flags = 99;
+  cudaError_t fe = cudaHostGetFlags(&flags, h);
+  cudaGetLastError();
+  t0 = Clock::now();
+  check(cudaFreeHost(h), "cudaFreeHost");
+  double free_s = seconds_since(t0);
+  cudaFree(d);
+  printf("{\"test\":\"alloc\",\"run\":\"%s\",\"bytes\":%zu,\"alloc_s\":%.6f,\"free_s\":%.6f,"
+         "\"fill_s\":%.6f,\"h2d_gbps\":%.3f,\"d2h_gbps\":%.3f,\"mismatches\":%llu,"
+         "\"get_flags_rc\":%d,\"flags\":%u}\n",
+         shim_label(), bytes, alloc_s, free_s, fill_s, h2d, d2h,
+         device_bad + static_cast<unsigned long long>(host_bad), static_cast<int>(fe), flags);
+  return 0;
+}
+
+int mode_boundary(size_t bytes, size_t chunk) {
+  check(cudaFree(nullptr), "context");
+  int dev = 0, host_ptr_ok = -1;
+  cudaGetDevice(&dev);
+  cudaDeviceGetAttribute(&host_ptr_ok, cudaDevAttrCanUseHostPointerForRegisteredMem, dev);
+  void* h = nullptr;
+  check(cudaHostAlloc(&h, bytes, cudaHostAllocDefault), "cudaHostAlloc");
+  auto* w = static_cast<uint64_t*>(h);
+  fill(w, bytes / 8, 0);
+  const size_t window = 64ull << 20;
+  void* d = nullptr;
+  check(cudaMalloc(&d, window), "cudaMalloc");
+  unsigned long long copy_bad = 0, zero_copy_bad = 0;
+  int boundaries = 0;
+  for (size_t b = chunk; b + window / 2 <= bytes; b += chunk, ++boundaries) {
+    size_t start = b - window / 2;
+    char* hp = static_cast<char*>(h) + start;
+    check(cudaMemcpy(d, hp, window, cudaMemcpyHostToDevice), "H2D window");
+    copy_bad += mismatches_on_device(d, window, start / 8);
+    memset(hp, 0, window);
+    check(cudaMemcpy(hp, d, window, cudaMemcpyDeviceToHost), "D2H window");
+    copy_bad += count_mismatches(reinterpret_cast<uint64_t*>(hp), window / 8, start / 8);
+    void* dp = nullptr;
+    if (cudaHostGetDevicePointer(&dp, hp, 0) == cudaSuccess)
+      zero_copy_bad += mismatches_on_device(dp, window, start / 8);
+    else
+      zero_copy_bad += window / 8;
+    cudaGetLastError();
+  }
+  // What the API says about the memory (must match native).
+  unsigned flags = 99;
+  int flags_rc = cudaHostGetFlags(&flags, h);
+  cudaGetLastError();
+  void* dp = nullptr;
+  int devptr_rc = cudaHostGetDevicePointer(&dp, static_cast<char*>(h) + chunk, 0);
+  cudaGetLastError();
+  cudaPointerAttributes attr{};
+  int attr_rc = cudaPointerGetAttributes(&attr, static_cast<char*>(h) + chunk);
+  cudaGetLastError();
+  int rereg_rc = cudaHostRegister(h, 2u << 20, 0);
+  if (rereg_rc == cudaSuccess) cudaHostUnregister(h);
+  cudaGetLastError();
+  int unreg_rc = cudaHostUnregister(h);
+  cudaGetLastError();
+  int free_rc = cudaFreeHost(h);
+  cudaFree(d);
+  printf("{\"test\":\"boundary\",\"run\":\"%s\",\"bytes\":%zu,\"chunk\":%zu,\"boundaries\":%d,"
+         "\"copy_mismatches\":%llu,\"zero_copy_mismatches\":%llu,\"can_use_host_ptr\":%d,"
+         "\"get_flags_rc\":%d,\"flags\":%u,\"devptr_rc\":%d,\"devptr_is_hostptr\":%d,"
+         "\"attr_rc\":%d,\"attr_type\":%d,\"register_again_rc\":%d,\"unregister_rc\":%d,"
+         "\"free_rc\":%d}\n",
+         shim_label(), bytes, chunk, boundaries, copy_bad, zero_copy_bad, host_ptr_ok, flags_rc,
+         flags, devptr_rc, dp == static_cast<char*>(h) + chunk, attr_rc,
+         static_cast<int>(attr.type), rereg_rc, unreg_rc, free_rc);
+  return 0;
+}
+
+__global__ void touch(char* p) { p[threadIdx.x] += 1; }
+
+struct Stats {
+  double p50 = 0, p99 = 0, max = 0;
+  size_t n = 0;
+};
+
+Stats stats(std::vector<double> v) {
+  Stats s;
+  s.n = v.size();
+  if (v.empty()) return s;
+  std::sort(v.begin(), v.end());
+  auto at = [&](double q) { return v[std::min(v.size() - 1, static_cast<size_t>(q * (v.size() - 1) + 0.5))]; };
+  s.p50 = at(0.50);
+  s.p99 = at(0.99);
+  s.max = v.back();
+  return s;
+}
+
+int mode_stall(size_t bytes) {
+  check(cudaFree(nullptr), "context");
+  const size_t small = 64 << 10;
+  void* hs = nullptr;
+  char* ds = nullptr;
+  check(cudaHostAlloc(&hs, small, 0), "cudaHostAlloc(small)");
+  check(cudaMalloc(&ds, small), "cudaMalloc(small)");
+  cudaStream_t s;
+  check(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "stream");
+  std::atomic<bool> stop{false};
+  struct Sample {
+    double start, latency;
+  };
+  std::vector<Sample> samples;
+  samples.reserve(1 << 22);
+  auto origin = Clock::now();
+  std::thread loop([&] {
+    cudaSetDevice(0);
+    while (!stop.load(std::memory_order_relaxed)) {
+      double t0 = seconds_since(origin);
+      cudaMemcpyAsync(ds, hs, small, cudaMemcpyHostToDevice, s);
+      touch<<<1, 32, 0, s>>>(ds);
+      cudaStreamSynchronize(s);
+      double t1 = seconds_since(origin);
+      if (samples.size() < samples.capacity()) samples.push_back({t0, t1 - t0});
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  void* big = nullptr;
+  double pin0 = seconds_since(origin);
+  check(cudaHostAlloc(&big, bytes, 0), "cudaHostAlloc(big)");
+  double pin1 = seconds_since(origin);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  stop = true;
+  loop.join();
+  double free0 = seconds_since(origin);
+  cudaFreeHost(big);
+  double free_s = seconds_since(origin) - free0;
+  std::vector<double> base, during;
+  for (const Sample& x : samples) {
+    if (x.start + x.latency < pin0) base.push_back(x.latency);
+    else if (x.start <= pin1) during.push_back(x.latency);
+  }
+  Stats b = stats(base), d = stats(during);
+  printf("{\"test\":\"stall\",\"run\":\"%s\",\"bytes\":%zu,\"pin_s\":%.6f,\"free_s\":%.6f,"
+         "\"base_n\":%zu,\"base_p50_us\":%.1f,\"base_p99_us\":%.1f,\"during_n\":%zu,"
+         "\"p50_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f}\n",
+         shim_label(), bytes, pin1 - pin0, free_s, b.n, b.p50 * 1e6, b.p99 * 1e6, d.n,
+         d.p50 * 1e6, d.p99 * 1e6, d.max * 1e6);
+  cudaFreeHost(hs);
+  cudaFree(ds);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc >= 3 && !strcmp(argv[1], "alloc")) return mode_alloc(strtoull(argv[2], nullptr, 0));
+  if (argc >= 4 && !strcmp(argv[1], "boundary"))
+    return mode_boundary(strtoull(argv[2], nullptr, 0), strtoull(argv[3], nullptr, 0));
+  if (argc >= 3 && !strcmp(argv[1], "stall")) return mode_stall(strtoull(argv[2], nullptr, 0));
+  fprintf(stderr, "usage: %s alloc BYTES | boundary BYTES CHUNK | stall BYTES\n", argv[0]);
+  return 64;
+}
