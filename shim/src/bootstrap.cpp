@@ -7,14 +7,13 @@
 
 namespace hugeshim {
 
-thread_local bool t_in_shim __attribute__((tls_model("initial-exec"))) = false;
+__thread bool t_in_shim __attribute__((tls_model("initial-exec"))) = false;
+alignas(64) unsigned char g_bootstrap_buffer[kBootstrapBytes];
 
 namespace {
 
 // Static buffer for allocations made while dlsym runs. Each block carries its
 // size in a 16-byte header so realloc/malloc_usable_size work on it.
-constexpr size_t kBootstrapBytes = 64 * 1024;
-alignas(64) unsigned char g_boot[kBootstrapBytes];
 size_t g_boot_used = 0;  // guarded by the dynamic loader's lock during dlsym
 
 void* boot_alloc(size_t n, size_t align = 16) {
@@ -24,9 +23,9 @@ void* boot_alloc(size_t n, size_t align = 16) {
     errno = ENOMEM;
     return nullptr;
   }
-  memcpy(g_boot + start - sizeof(size_t), &n, sizeof n);
+  memcpy(g_bootstrap_buffer + start - sizeof(size_t), &n, sizeof n);
   g_boot_used = start + n;
-  return g_boot + start;  // static storage: already zero, never reused
+  return g_bootstrap_buffer + start;  // static storage: already zero, never reused
 }
 
 bool g_resolving = false;
@@ -121,10 +120,6 @@ void bootstrap_resolve() {
   __atomic_store_n(&g_real.malloc, m, __ATOMIC_RELEASE);
   g_resolving = false;
   errno = saved;
-}
-
-bool bootstrap_owns(const void* p) {
-  return static_cast<size_t>(static_cast<const unsigned char*>(p) - g_boot) < kBootstrapBytes;
 }
 
 size_t bootstrap_usable_size(const void* p) {

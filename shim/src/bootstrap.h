@@ -34,14 +34,22 @@ extern RealMalloc g_real;
 // that nothing is resolved lazily later inside free() or a signal handler.
 void bootstrap_resolve();
 
+// The bootstrap buffer (see bootstrap.cpp).
+constexpr size_t kBootstrapBytes = 64 * 1024;
+extern unsigned char g_bootstrap_buffer[kBootstrapBytes];
+
 // Whether p came from the bootstrap buffer (never handed to the real free).
-bool bootstrap_owns(const void* p);
+// Inline: it sits on free()'s pass-through path.
+inline bool bootstrap_owns(const void* p) {
+  return static_cast<size_t>(static_cast<const unsigned char*>(p) - g_bootstrap_buffer) < kBootstrapBytes;
+}
 size_t bootstrap_usable_size(const void* p);
 
 // Reentrancy guard: set while the shim's slow path runs on this thread, so
 // that allocations made underneath it (libnuma, pthread_create, dlsym) go
 // straight to the real allocator. Initial-exec TLS: no allocation on access.
-extern thread_local bool t_in_shim __attribute__((tls_model("initial-exec")));
+// (__thread, not thread_local: no TLS wrapper function on access.)
+extern __thread bool t_in_shim __attribute__((tls_model("initial-exec")));
 
 class ShimScope {
  public:

@@ -55,7 +55,7 @@ void start_event(Event* ev, uint32_t api, size_t size, void* caller) {
 // Large allocation: a region, or (on any shim-side failure) the real
 // allocator through `fallback`. Preserves errno on success.
 template <typename Fallback>
-void* allocate_large(uint32_t api, size_t size, size_t align, bool zero, void* caller, Fallback fallback) {
+__attribute__((noinline, cold)) void* allocate_large(uint32_t api, size_t size, size_t align, bool zero, void* caller, Fallback fallback) {
   if (t_in_shim) return fallback();
   ShimScope scope;
   int saved = errno;
@@ -90,7 +90,7 @@ void* allocate_large(uint32_t api, size_t size, size_t align, bool zero, void* c
   return out;
 }
 
-void release_large(void* p, void* caller) {
+__attribute__((noinline, cold)) void release_large(void* p, void* caller) {
   ShimScope scope;
   int saved = errno;
   Region* r = region_find(p);
@@ -108,7 +108,7 @@ void release_large(void* p, void* caller) {
   errno = saved;
 }
 
-void* realloc_ours(void* p, size_t n, void* caller) {
+__attribute__((noinline, cold)) void* realloc_ours(void* p, size_t n, void* caller) {
   ShimScope scope;
   Region* r = region_find(p);
   if (!r || r->base != reinterpret_cast<uintptr_t>(p) || r->origin != Origin::malloc) {
@@ -170,7 +170,7 @@ bool normalise_alignment(size_t* align) {
   return true;
 }
 
-void* aligned_large(uint32_t api, size_t align, size_t n, void* caller) {
+__attribute__((noinline, cold)) void* aligned_large(uint32_t api, size_t align, size_t n, void* caller) {
   size_t a = align;
   if (!normalise_alignment(&a) || a > kGiBAlign) return g_real.memalign(align, n);
   return allocate_large(api, n, a, false, caller, [&] { return g_real.memalign(align, n); });
