@@ -2,6 +2,8 @@
 // --apply, sets THP modes and hugetlb pools. `hugeshim doctor ARGS` runs
 // this program with the same ARGS.
 #include <CLI/CLI.hpp>
+#include <chrono>
+#include <iomanip>
 #include <iostream>
 #include <unistd.h>
 
@@ -25,13 +27,20 @@ struct Arguments {
   std::vector<std::string> pools;
 };
 
-// One progress line on a terminal, rewritten in place.
+// One progress line on a terminal, rewritten in place. Recent kernels
+// publish the page count in batches, so the count may jump; the elapsed
+// time shows the reservation is still going.
 class ProgressLine {
  public:
   explicit ProgressLine(bool enabled) : enabled_(enabled) {}
   void show(const ApplyAction& a, int64_t now, int64_t target) {
     if (!enabled_) return;
-    std::cerr << "\r\033[K  reserving " << a.subject << " pages: " << now << " / " << target
+    if (!shown_) start_ = std::chrono::steady_clock::now();
+    double seconds =
+        // The first report comes 100 ms into the write.
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count() + 0.1;
+    std::cerr << "\r\033[K  resizing " << a.subject << " pool: " << now << " / " << target
+              << " pages (" << std::fixed << std::setprecision(1) << seconds << " s)"
               << std::flush;
     shown_ = true;
   }
@@ -43,6 +52,7 @@ class ProgressLine {
  private:
   bool enabled_;
   bool shown_ = false;
+  std::chrono::steady_clock::time_point start_;
 };
 
 int run_apply(const Arguments& args, const HostFiles& files, const AuditOptions& options) {
