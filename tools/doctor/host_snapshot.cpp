@@ -20,9 +20,8 @@ MemInfo read_meminfo(const HostFiles& files) {
   std::istringstream lines(*text);
   std::string key;
   int64_t value;
+  // "MemTotal:       24576000 kB": key, number, then an optional unit.
   while (lines >> key >> value) {
-    std::string unit_or_next;
-    if (lines.peek() == ' ') lines >> unit_or_next;  // "kB" for most keys
     if (key == "MemTotal:") m.mem_total_kb = value;
     else if (key == "MemAvailable:") m.mem_available_kb = value;
     else if (key == "HugePages_Total:") m.hugepages_total = value;
