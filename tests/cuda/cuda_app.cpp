@@ -4,11 +4,13 @@
 // against the real libcudart.so.13 (CUDA_APP_REAL: no double controls).
 //
 //   alloc SIZE FLAGS | mallochost SIZE | free | flags | devptr | lasterror
-//   malloc SIZE | mmap SIZE | register SIZE FLAGS | unregister   (on "last")
+//   malloc SIZE | release | mmap SIZE | register SIZE FLAGS | unregister
+//                                   (on "last"; release = free(last))
 //   write SIZE | check SIZE        pattern through the last pointer
 //   alloc12 SIZE FLAGS | free12 | flags12      via the CUDA 12 caller
 //   fail_register NTH ERR | no_device ERR | calls | calls12   (double only)
 //   pagekb                          KernelPageSize of the last pointer
+//   hpfree                          HugePages_Free from /proc/meminfo
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -108,6 +110,9 @@ int main() {
     } else if (c == "malloc") {
       last = malloc(a);
       printf("ptr=%p\n", last);
+    } else if (c == "release") {
+      free(last);
+      printf("ok\n");
     } else if (c == "mmap") {
       last = mmap(nullptr, a, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
       printf("ptr=%p\n", last);
@@ -124,6 +129,14 @@ int main() {
       size_t bad = 0;
       for (size_t i = 0; i < a / 8; ++i) bad += w[i] != i * 0x9e3779b97f4a7c15ull;
       printf("bad=%zu\n", bad);
+    } else if (c == "hpfree") {
+      FILE* f = fopen("/proc/meminfo", "r");
+      char l[128];
+      long v = -1;
+      while (f && fgets(l, sizeof l, f))
+        if (sscanf(l, "HugePages_Free: %ld", &v) == 1) break;
+      if (f) fclose(f);
+      printf("hpfree=%ld\n", v);
     } else if (c == "pagekb") {
       printf("kb=%ld\n", page_kb(last));
 #ifndef CUDA_APP_REAL
