@@ -174,10 +174,13 @@ if [[ -z "$SHIM" ]]; then
       note "full build (collector) failed; see cmake-build-all.log"
   else
     note "cmake build failed (see cmake-*.log); compiling the shim with g++ directly"
+    # libnuma's development symlink may be missing where its runtime is not.
+    numa_lib=-lnuma
+    [[ -e /usr/lib/x86_64-linux-gnu/libnuma.so || -e /usr/lib64/libnuma.so ]] || numa_lib=-l:libnuma.so.1
     if timeout 240 g++ -std=c++20 -O2 -g -fPIC -shared -fno-exceptions -fno-rtti \
       -fvisibility=hidden -ftls-model=initial-exec -I"$ROOT/shim/include" -I"$ROOT/shim/src" \
       "$ROOT"/shim/src/*.cpp -o "$BUILD/lib/libhugeshim.so" -static-libstdc++ -static-libgcc \
-      -Wl,-z,nodelete -Wl,-z,now -lnuma -ldl -lpthread >"$OUTDIR/gxx-build.log" 2>&1; then
+      -Wl,-z,nodelete -Wl,-z,now "$numa_lib" -ldl -lpthread >"$OUTDIR/gxx-build.log" 2>&1; then
       SHIM=$BUILD/lib/libhugeshim.so
     else
       note "g++ build of the shim failed: $(tail -c 400 "$OUTDIR/gxx-build.log" | tr '\n' ' ')"
