@@ -1,7 +1,7 @@
 #include "backing.h"
 
 #include <fcntl.h>
-#include <numaif.h>
+#include <linux/mempolicy.h>
 #include <pthread.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -143,7 +143,7 @@ int backing_bind(uintptr_t addr, size_t len, int32_t node) {
     mode = MPOL_INTERLEAVE;
   }
   int saved = errno;
-  long r = mbind(reinterpret_cast<void*>(addr), len, mode, mask, 1024, 0);
+  long r = syscall(SYS_mbind, addr, len, mode, mask, 1024ul + 1, 0u);
   int err = r == 0 ? 0 : errno;
   errno = saved;
   return err;
@@ -193,8 +193,7 @@ int backing_lock(uintptr_t addr, size_t len) {
 int32_t backing_node_of(uintptr_t addr) {
   int saved = errno;
   int node = -1;
-  if (get_mempolicy(&node, nullptr, 0, reinterpret_cast<void*>(addr), MPOL_F_NODE | MPOL_F_ADDR) != 0)
-    node = -1;
+  if (syscall(SYS_get_mempolicy, &node, nullptr, 0ul, addr, MPOL_F_NODE | MPOL_F_ADDR) != 0) node = -1;
   errno = saved;
   return node;
 }

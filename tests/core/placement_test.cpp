@@ -159,3 +159,22 @@ BOOST_AUTO_TEST_CASE(freed_regions_are_cached_and_reused_without_new_faults) {
   BOOST_CHECK_EQUAL(probe.finish(), 0);
   BOOST_CHECK_EQUAL(meminfo("HugePages_Free"), free_before);  // exit returns everything
 }
+
+BOOST_AUTO_TEST_CASE(numa_policy_is_applied_before_first_touch) {
+  HugePool pool(64);
+  for (const auto& [mode, policy] : std::vector<std::pair<std::string, std::string>>{
+           {"0", "prefer:0"}, {"interleave", "interleave:0"}}) {
+    BOOST_TEST_CONTEXT("HUGESHIM_NUMA=" << mode) {
+      Probe probe(with_shim({{"HUGESHIM_NUMA", mode}, {"HUGESHIM_POPULATE", "eager"}}));
+      Answer a = probe.call("malloc " + std::to_string(kSize));
+      BOOST_REQUIRE_NE(a.addr, 0u);
+      std::string maps = read_file("/proc/" + std::to_string(probe.pid()) + "/numa_maps");
+      std::string line = maps.substr(maps.find(Probe::hex(a.addr) + " "));
+      line = line.substr(0, line.find('\n'));
+      BOOST_CHECK_MESSAGE(line.find(policy) != std::string::npos, line);
+      BOOST_CHECK_NE(line.find("N0="), std::string::npos);  // pages are on node 0
+      probe.free(a.addr);
+      BOOST_CHECK_EQUAL(probe.finish(), 0);
+    }
+  }
+}
