@@ -1,0 +1,118 @@
+#include "mmap_layout.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include "mmap_os.h"
+
+namespace hugeshim {
+namespace {
+
+// Runs f with the program's errno saved and restored; returns f's errno value.
+template <typename F>
+int keeping_errno(F f) {
+  int saved = errno;
+  int err = f();
+  errno = saved;
+  return err;
+}
+
+}  // namespace
+
+int layout_map_thp(size_t len, int prot, int flags, uintptr_t phase, uintptr_t* out, int* advise_err) {
+  return keeping_errno([&] {
+    size_t span = len + kMapHuge;
+    if (span < len) return ENOMEM;
+    void* raw = os_mmap(nullptr, span, prot, flags, -1, 0);
+    if (raw == MAP_FAILED) return errno;
+    uintptr_t lo = as_addr(raw);
+    uintptr_t start = round_down(lo, kMapHuge) + (phase & (kMapHuge - 1));
+    if (start < lo) start += kMapHuge;
+    if (start > lo) os_munmap(raw, start - lo);
+    if (lo + span > start + len) os_munmap(as_ptr(start + len), lo + span - (start + len));
+    *advise_err = os_madvise(as_ptr(start), len, MADV_HUGEPAGE) == 0 ? 0 : errno;
+    *out = start;
+    return 0;
+  });
+}
+
+int layout_map_hugetlb(size_t len, uintptr_t* out, size_t* huge_bytes) {
+  return keeping_errno([&] {
+    size_t body = round_down(len, kMapHuge);
+    if (body == 0) return EINVAL;
+    size_t span = len + kMapHuge;
+    void* raw = os_mmap(nullptr, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (raw == MAP_FAILED) return errno;
+    uintptr_t lo = as_addr(raw), start = round_up(lo, kMapHuge);
+    void* huge = os_mmap(as_ptr(start), body, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_HUGETLB | (21 << MAP_HUGE_SHIFT), -1, 0);
+    if (huge == MAP_FAILED) {
+      int err = errno;
+      os_munmap(raw, span);
+      return err;
+    }
+    if (len > body &&
+        os_mmap(as_ptr(start + body), len - body, PROT_READ | PROT_WRITE,
+                MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED) {
+      int err = errno;
+      os_munmap(raw, span);
+      return err;
+    }
+    if (start > lo) os_munmap(raw, start - lo);
+    os_munmap(as_ptr(start + len), lo + span - (start + len));
+    *out = start;
+    *huge_bytes = body;
+    return 0;
+  });
+}
+
+int layout_demote_page(uintptr_t page, int prot) {
+  return keeping_errno([&] {
+    void* tmp = os_mmap(nullptr, kMapHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (tmp == MAP_FAILED) return errno;
+    memcpy(tmp, as_ptr(page), kMapHuge);
+    if ((prot != (PROT_READ | PROT_WRITE) && os_mprotect(tmp, kMapHuge, prot) != 0) ||
+        os_mremap(tmp, kMapHuge, kMapHuge, MREMAP_MAYMOVE | MREMAP_FIXED, as_ptr(page)) == MAP_FAILED) {
+      int err = errno;
+      os_munmap(tmp, kMapHuge);
+      return err;
+    }
+    return 0;
+  });
+}
+
+int layout_consolidate(MappedRange& r) {
+  if (r.kind == MapKind::thp) return 0;
+  size_t len = r.hi - r.lo;
+  uintptr_t tmp;
+  int advise_err;
+  int err = layout_map_thp(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, r.lo, &tmp, &advise_err);
+  if (err) return err;
+  return keeping_errno([&] {
+    // A whole-range mprotect may have left it unreadable: read access for the
+    // copy (the final protection is set on the new mapping below).
+    if (!(r.prot & PROT_READ) && os_mprotect(as_ptr(r.lo), len, PROT_READ) != 0) {
+      int e = errno;
+      os_munmap(as_ptr(tmp), len);
+      return e;
+    }
+    memcpy(as_ptr(tmp), as_ptr(r.lo), len);
+    if ((r.prot != (PROT_READ | PROT_WRITE) && os_mprotect(as_ptr(tmp), len, r.prot) != 0) ||
+        os_mremap(as_ptr(tmp), len, len, MREMAP_MAYMOVE | MREMAP_FIXED, as_ptr(r.lo)) == MAP_FAILED) {
+      int e = errno;
+      os_munmap(as_ptr(tmp), len);
+      return e;
+    }
+    r.kind = MapKind::thp;
+    r.huge_lo = r.huge_hi = 0;
+    return 0;
+  });
+}
+
+int layout_prepare_cut(MappedRange& r, uintptr_t cut) {
+  if (cut <= r.huge_lo || cut >= r.huge_hi || cut % kMapHuge == 0) return 0;
+  uintptr_t page = round_down(cut, kMapHuge);
+  return layout_demote_page(page, r.prot);
+}
+
+}  // namespace hugeshim
