@@ -3,7 +3,8 @@
 // depend on where mappings landed, so the same script run with and without
 // the shim must give the same output. Answers are one line each.
 //
-//   map NAME SIZE r|rw|none [populate] [noreserve] [locked] [shared] [fixed EXPR]
+//   map NAME SIZE r|rw|none [populate] [noreserve] [locked] [shared] [stack] [growsdown]
+//       [fixed EXPR]
 //                                                              -> "ok" | "err ERRNO"
 //   trim NAME SRC SPAN ALIGN SIZE     -> "RC RC": keeps the ALIGN-aligned SIZE bytes inside the
 //                                        SPAN-byte mapping at SRC, unmapping head and tail as
@@ -22,7 +23,7 @@
 //                                         equal permissions merged, offsets from EXPR)
 //   addr EXPR                          -> hex address (for smaps checks, not for comparison)
 //
-// EXPR: NAME, NAME+N, NAME-N or up(NAME,ALIGN) (NAME rounded up to ALIGN);
+// EXPR: a number, NAME, NAME+N, NAME-N or up(NAME,ALIGN) (NAME rounded up to ALIGN);
 // sizes accept K, M, G suffixes and sums (26M-4K).
 #include <errno.h>
 #include <fcntl.h>
@@ -75,6 +76,7 @@ uintptr_t eval(const std::string& e) {
     uint64_t a = size_of(e.substr(comma + 1, e.size() - comma - 2));
     return (v + a - 1) & ~(a - 1);
   }
+  if (e[0] >= '0' && e[0] <= '9') return size_of(e);
   auto op = e.find_first_of("+-");
   if (op == std::string::npos) return g_names.at(e);
   uintptr_t base = g_names.at(e.substr(0, op));
@@ -164,6 +166,8 @@ int main() {
         if (w[i] == "noreserve") flags |= MAP_NORESERVE;
         if (w[i] == "locked") flags |= MAP_LOCKED;
         if (w[i] == "shared") shared = true;
+        if (w[i] == "stack") flags |= MAP_STACK;
+        if (w[i] == "growsdown") flags |= MAP_GROWSDOWN;
         if (w[i] == "fixed") {
           flags |= MAP_FIXED;
           at = reinterpret_cast<void*>(eval(w[++i]));
