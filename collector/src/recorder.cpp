@@ -115,7 +115,9 @@ bool Recorder::drain_one(Tracked& t) {
   const bool gone = !process_running(id.pid, id.start_ticks);
   if (batch_.size() < id.capacity) batch_.resize(id.capacity);
   bool maps_refreshed = false;
-  for (;;) {
+  // A few laps per call at most, so one busy (or forged) ring cannot starve
+  // the others; the next drain() continues where this one stopped.
+  for (int lap = 0; lap < 4; ++lap) {
     size_t got = 0;
     RingTotals totals;
     if (!t.segment.peek(batch_.data(), id.capacity, gone, &got) || !t.segment.totals(&totals)) {
@@ -147,7 +149,9 @@ bool Recorder::drain_one(Tracked& t) {
     t.has_stored = true;
     for (size_t i = 0; i < got; ++i)
       (batch_[i].kind == DrainedSlot::Kind::record ? stats_.records : stats_.skipped) += 1;
-    if (got < id.capacity) break;
+    // A gone producer publishes nothing more: one lap holds all there is,
+    // and a second would only follow a forged producer position.
+    if (got < id.capacity || gone) break;
   }
   if (!gone) return true;
   // Totals read after the process was seen gone are final.
