@@ -82,14 +82,17 @@ bool finish_mapping(uintptr_t base, size_t len, int prot, int flags, Event* ev) 
   uint64_t t0 = now_ns();
   int32_t node = numa_target();
   if (node != -1) backing_bind(base, len, node);
-  bool populate = (flags & MAP_POPULATE) || g_options.populate == Populate::eager;
+  // Operator-wide eager populate and mlock skip MAP_NORESERVE maps: those are
+  // address-space reservations, often far larger than what gets used.
+  bool reservation = flags & MAP_NORESERVE;
+  bool populate = (flags & MAP_POPULATE) || (g_options.populate == Populate::eager && !reservation);
   if (populate && (prot & PROT_WRITE)) backing_populate(base, len, g_options.prefault_threads);
   else if (populate && (prot & PROT_READ)) os_madvise(as_ptr(base), len, MADV_POPULATE_READ);
   uint64_t t1 = now_ns();
   ev->phase_ns[HUGESHIM_PHASE_POPULATE] = t1 - t0;
   if (flags & MAP_LOCKED) {
     if (backing_lock(base, len) != 0) return false;
-  } else if (g_options.pin == PinMode::mlock && prot != PROT_NONE) {
+  } else if (g_options.pin == PinMode::mlock && prot != PROT_NONE && !reservation) {
     if (int err = backing_lock(base, len)) fallback_note(HUGESHIM_FALLBACK_LOCK_FAILED, err, len);
   }
   ev->phase_ns[HUGESHIM_PHASE_LOCK] = now_ns() - t1;
@@ -244,7 +247,7 @@ auto unmap_tracked(uintptr_t a, uintptr_t e, void* caller, Call call) {
 }
 
 bool tracking(uintptr_t a, uintptr_t e) {
-  if (t_in_shim || mmap_table_count() == 0) return false;
+  if (t_in_shim || mmap_table_count() == 0 || !mmap_table_may_overlap(a, e)) return false;
   mmap_table_lock();
   bool any = mmap_table_overlaps(a, e);
   mmap_table_unlock();
@@ -329,6 +332,7 @@ int madvise_tracked(uintptr_t a, uintptr_t e, int advice) {
     any_file |= file;
     file_only &= file;
   });
+  file_only &= any_file;  // (no entry at all: a racing munmap emptied the range)
   int rc;
   if (file_only && (advice == MADV_FREE || advice == MADV_WIPEONFORK)) {
     // Refused by the kernel for file mappings.

@@ -48,6 +48,8 @@ void mmap_table_reset_lock_in_child();
 
 // Entries in use; relaxed, for the "nothing of ours" fast path.
 size_t mmap_table_count();
+// False when [lo, hi) surely overlaps no entry (bounding box; no lock).
+bool mmap_table_may_overlap(uintptr_t lo, uintptr_t hi);
 // True when [lo, hi) overlaps an entry. Caller holds the lock.
 bool mmap_table_overlaps(uintptr_t lo, uintptr_t hi);
 // Calls f(MappedRange&) for each entry overlapping [lo, hi). Caller holds the lock.
@@ -62,13 +64,15 @@ bool mmap_table_insert(const MappedRange& r);
 void mmap_table_subtract(uintptr_t lo, uintptr_t hi);
 size_t mmap_table_free();
 
-// Raw storage for mmap_table_each.
+// Raw storage for mmap_table_each: the slots and the bound of used ones.
 MappedRange* mmap_table_slots();
+size_t mmap_table_high();
 
 template <typename F>
 void mmap_table_each(uintptr_t lo, uintptr_t hi, F f) {
   MappedRange* slots = mmap_table_slots();
-  for (size_t i = 0; i < kMaxMappedRanges; ++i)
+  size_t high = mmap_table_high();  // entries inserted by f lie in [lo, hi)'s complement
+  for (size_t i = 0; i < high; ++i)
     if (slots[i].used && slots[i].lo < hi && lo < slots[i].hi) f(slots[i]);
 }
 
