@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <cstdio>
 
 #include "backing.h"
 #include "fallback.h"
@@ -31,18 +32,28 @@ struct ReadJob {
 
 // Reads [off, off + len) into dst; a short file leaves the rest zero (the
 // fresh mapping is zero, as the kernel's page past EOF reads).
+//
+// Each reader uses its own open file description of the same file (reopened
+// read-only through /proc/self/fd), advised sequential: readahead state lives
+// in the description, and readers sharing one would look random to it.
 void read_range(ReadJob* job) {
+  char path[48];
+  snprintf(path, sizeof path, "/proc/self/fd/%d", job->fd);
+  int own = open(path, O_RDONLY | O_CLOEXEC);
+  int fd = own >= 0 ? own : job->fd;
+  posix_fadvise(fd, job->off, static_cast<off_t>(job->len), POSIX_FADV_SEQUENTIAL);
   size_t done = 0;
   while (done < job->len) {
-    ssize_t n = pread(job->fd, job->dst + done, job->len - done, job->off + static_cast<off_t>(done));
+    ssize_t n = pread(fd, job->dst + done, job->len - done, job->off + static_cast<off_t>(done));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       job->err = errno;
-      return;
+      break;
     }
-    if (n == 0) return;
+    if (n == 0) break;
     done += static_cast<size_t>(n);
   }
+  if (own >= 0) close(own);
 }
 
 void* reader(void* arg) {
