@@ -73,13 +73,18 @@ std::vector<Mapping> read_code_mappings(int32_t pid, uint64_t start_ticks) {
   return maps;
 }
 
-CodeLocation locate(const std::vector<Mapping>& mappings, uint64_t address) {
+const Mapping* find_mapping(const std::vector<Mapping>& mappings, uint64_t address) {
   auto it = std::upper_bound(mappings.begin(), mappings.end(), address,
                              [](uint64_t a, const Mapping& m) { return a < m.start; });
-  if (it == mappings.begin()) return {"", address};
+  if (it == mappings.begin()) return nullptr;
   --it;
-  if (address >= it->end) return {"", address};
-  return {it->path, address - it->start + it->file_offset};
+  return address < it->end ? &*it : nullptr;
+}
+
+CodeLocation locate(const std::vector<Mapping>& mappings, uint64_t address) {
+  const Mapping* m = find_mapping(mappings, address);
+  if (!m) return {"", address};
+  return {m->path, address - m->start + m->file_offset};
 }
 
 }  // namespace hugeshim::collector

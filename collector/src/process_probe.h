@@ -29,6 +29,9 @@ struct CodeLocation {
   uint64_t offset = 0;  // offset in the file (the address when unknown)
 };
 
+// The mapping holding an address (mappings sorted by start), or nullptr.
+const Mapping* find_mapping(const std::vector<Mapping>& mappings, uint64_t address);
+
 // Resolves an address against mappings sorted by start.
 CodeLocation locate(const std::vector<Mapping>& mappings, uint64_t address);
 

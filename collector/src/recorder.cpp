@@ -129,7 +129,7 @@ bool Recorder::drain_one(Tracked& t) {
     if (!gone && !maps_refreshed) {
       // A caller outside every known mapping: the process loaded code since.
       for (size_t i = 0; i < got; ++i)
-        if (batch_[i].kind == DrainedSlot::Kind::record && locate(t.maps, batch_[i].record.caller).module.empty()) {
+        if (batch_[i].kind == DrainedSlot::Kind::record && !find_mapping(t.maps, batch_[i].record.caller)) {
           std::vector<Mapping> now = read_code_mappings(id.pid, id.start_ticks);
           if (!now.empty()) t.maps = std::move(now);
           maps_refreshed = true;

@@ -34,6 +34,12 @@ Statement& Statement::bind(int index, std::string_view text) {
   return *this;
 }
 
+Statement& Statement::bind_static(int index, std::string_view text) {
+  if (sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()), SQLITE_STATIC) != SQLITE_OK)
+    fail(db_, "SQL bind failed");
+  return *this;
+}
+
 Statement& Statement::bind_null(int index) {
   if (sqlite3_bind_null(stmt_, index) != SQLITE_OK) fail(db_, "SQL bind failed");
   return *this;
@@ -52,10 +58,8 @@ void Statement::run() {
   reset();
 }
 
-void Statement::reset() {
-  sqlite3_reset(stmt_);
-  sqlite3_clear_bindings(stmt_);
-}
+// Bindings stay: every caller binds each parameter before the next step.
+void Statement::reset() { sqlite3_reset(stmt_); }
 
 std::string Statement::text(int column) const {
   const unsigned char* t = sqlite3_column_text(stmt_, column);
@@ -64,7 +68,9 @@ std::string Statement::text(int column) const {
 }
 
 Database::Database(const std::string& path, Mode mode) {
-  int flags = mode == Mode::read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+  // One connection per thread: no SQLite mutexes on the insert path.
+  int flags = SQLITE_OPEN_NOMUTEX |
+              (mode == Mode::read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
     std::string msg = "cannot open " + path;
     sqlite3* db = db_;

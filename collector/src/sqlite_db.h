@@ -1,5 +1,5 @@
 // A thin RAII layer over the SQLite C API: a connection and prepared
-// statements with positional binding. Errors throw std::runtime_error with
+// statements with positional binding. A Database is used by one thread. Errors throw std::runtime_error with
 // SQLite's message.
 #pragma once
 
@@ -25,6 +25,9 @@ class Statement {
   Statement& bind(int index, std::string_view text);
   Statement& bind(int index, const char* text) { return bind(index, std::string_view(text)); }
   Statement& bind_null(int index);
+  // Text that outlives the statement's next reset (string literals, names
+  // from the event tables): bound without a copy.
+  Statement& bind_static(int index, std::string_view text);
 
   // Steps once; true while a row is available.
   bool step();

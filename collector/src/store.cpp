@@ -9,7 +9,10 @@ namespace {
 
 constexpr const char* kSchema = R"sql(
 PRAGMA journal_mode = WAL;
-PRAGMA synchronous = NORMAL;
+-- Durable against a collector crash (the OS keeps what was written); only
+-- an OS crash may lose the last transactions. No fsync on the drain path.
+PRAGMA synchronous = OFF;
+PRAGMA cache_size = -65536;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
 INSERT OR IGNORE INTO meta VALUES ('schema_version', '1'), ('ring_abi_version', '1');
 CREATE TABLE IF NOT EXISTS processes (
@@ -141,20 +144,20 @@ void Store::add_slots(int64_t process_id, const DrainedSlot* slots, size_t count
     }
     const hugeshim_ring_record& r = s.record;
     Statement& q = *insert_event_;
-    q.bind(1, process_id).bind(2, s.position).bind(3, hugeshim_api_name(r.api)).bind(4, r.flags).bind(5, r.tid);
+    q.bind(1, process_id).bind(2, s.position).bind_static(3, hugeshim_api_name(r.api)).bind(4, r.flags).bind(5, r.tid);
     q.bind(6, r.gpu).bind(7, r.start_ns).bind(8, r.end_ns);
     q.bind(9, r.end_ns >= r.start_ns ? r.end_ns - r.start_ns : 0);
     q.bind(10, r.address).bind(11, r.requested).bind(12, r.mapped);
     for (int c = 0; c < HUGESHIM_PAGE_COUNT; ++c) q.bind(13 + c, r.page_bytes[c]);
-    q.bind(17, hugeshim_page_class_name(dominant_page_class(r)));
+    q.bind_static(17, hugeshim_page_class_name(dominant_page_class(r)));
     for (int p = 0; p < HUGESHIM_PHASE_COUNT; ++p) q.bind(18 + p, r.phase_ns[p]);
     q.bind(22, r.numa_asked).bind(23, r.numa_got).bind(24, r.result).bind(25, r.err);
-    q.bind(26, hugeshim_fallback_name(r.fallback)).bind(27, r.cuda_flags).bind(28, r.translations);
+    q.bind_static(26, hugeshim_fallback_name(r.fallback)).bind(27, r.cuda_flags).bind(28, r.translations);
     q.bind(29, r.caller);
-    CodeLocation where = locate(maps, r.caller);
-    if (where.module.empty()) q.bind_null(30);
-    else q.bind(30, where.module);
-    q.bind(31, where.offset);
+    // maps outlives this statement step: its path strings need no copy.
+    const Mapping* m = find_mapping(maps, r.caller);
+    if (m) q.bind_static(30, m->path).bind(31, r.caller - m->start + m->file_offset);
+    else q.bind_null(30).bind(31, r.caller);
     q.run();
   }
 }
