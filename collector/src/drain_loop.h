@@ -1,6 +1,6 @@
 // The collector's cadence: drain every attached ring often enough that a
 // ring of default size never fills at the rates we target, and look for new
-// segments a little less often (a readdir per look).
+// segments as often.
 #pragma once
 
 #include <chrono>
@@ -14,7 +14,9 @@ struct DrainCadence {
   // 16384 slots at 200k events/s fill in 82 ms: a 10 ms drain keeps a ring
   // below 15% full (docs/BENCHMARKS.md measures it).
   std::chrono::milliseconds drain{10};
-  std::chrono::milliseconds discover{50};
+  // A readdir of a small directory is cheap; finding a segment early lets
+  // the collector read the process's maps while it still runs.
+  std::chrono::milliseconds discover{10};
 };
 
 // Drains and discovers while keep_going() is true, then once more at the end.

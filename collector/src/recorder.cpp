@@ -30,7 +30,8 @@ bool is_segment_name(const std::string& name) {
 
 bool same_totals(const RingTotals& a, const RingTotals& b) {
   return !memcmp(a.counters, b.counters, sizeof a.counters) && !memcmp(a.histograms, b.histograms, sizeof a.histograms) &&
-         !memcmp(a.small_calls, b.small_calls, sizeof a.small_calls) && a.gpus.size() == b.gpus.size();
+         !memcmp(a.small_calls, b.small_calls, sizeof a.small_calls) && a.gpus.size() == b.gpus.size() &&
+         a.exited == b.exited;
 }
 
 }  // namespace

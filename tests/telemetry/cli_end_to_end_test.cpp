@@ -43,8 +43,11 @@ constexpr const char* kDocumentedQuery =
     "SELECT api, page_class, count(*) AS events, sum(requested) AS bytes, max(duration_ns) AS max_ns "
     "FROM events GROUP BY api, page_class ORDER BY bytes DESC";
 
+// The sleep lets the collector see the process alive and capture its maps
+// (callers of a process that ends before the first discovery stay raw
+// addresses; docs/RING.md).
 constexpr const char* kPython =
-    "/usr/bin/python3 -c 'exec(\"for i in range(16):\\n b = bytearray(64 << 20)\\n b[-1] = 1\\n del b\")'";
+    "/usr/bin/python3 -c 'exec(\"import time\\ntime.sleep(0.2)\\nfor i in range(16):\\n b = bytearray(64 << 20)\\n b[-1] = 1\\n del b\")'";
 
 }  // namespace
 
