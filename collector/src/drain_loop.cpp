@@ -14,10 +14,14 @@ void drain_while(Recorder& recorder, const std::function<bool()>& keep_going, Dr
       next_discover = now + cadence.discover;
     }
     recorder.drain();
+    // Rings first: expansion only uses the time until the next drain.
+    while (clock::now() < now + cadence.drain && recorder.expand_one()) {
+    }
     std::this_thread::sleep_until(now + cadence.drain);
   }
   recorder.discover();
   recorder.drain();
+  recorder.expand_all();
 }
 
 }  // namespace hugeshim::collector

@@ -19,7 +19,9 @@ struct DrainCadence {
   std::chrono::milliseconds discover{10};
 };
 
-// Drains and discovers while keep_going() is true, then once more at the end.
+// Drains and discovers while keep_going() is true, expanding staged batches
+// in the time left before each next drain; at the end drains once more and
+// expands everything.
 void drain_while(Recorder& recorder, const std::function<bool()>& keep_going, DrainCadence cadence = {});
 
 }  // namespace hugeshim::collector

@@ -1,5 +1,6 @@
 // The drain loop over one ring directory: discovers segments, drains each
-// into the Store batch by batch (store, commit, then release the slots),
+// into the Store batch by batch (stage, commit, then release the slots;
+// expanding staged batches into event rows is a separate, later step),
 // finishes a segment once its process is gone (last drain, torn slots
 // counted, final totals, file removed), and reports rejected segments once.
 #pragma once
@@ -37,6 +38,9 @@ class Recorder {
   void discover();
   // Drains every attached segment once; finishes those whose process is gone.
   void drain();
+  // Expands one staged batch into event rows; false when none is left.
+  bool expand_one();
+  void expand_all();
   // Segments still attached (their processes may still run).
   size_t attached() const { return tracked_.size(); }
   const RecorderStats& stats() const { return stats_; }

@@ -25,6 +25,7 @@ class Statement {
   Statement& bind(int index, std::string_view text);
   Statement& bind(int index, const char* text) { return bind(index, std::string_view(text)); }
   Statement& bind_null(int index);
+  Statement& bind_blob(int index, const void* data, size_t size);
   // Text that outlives the statement's next reset (string literals, names
   // from the event tables): bound without a copy.
   Statement& bind_static(int index, std::string_view text);
@@ -38,6 +39,7 @@ class Statement {
   int64_t int64(int column) const { return sqlite3_column_int64(stmt_, column); }
   double real(int column) const { return sqlite3_column_double(stmt_, column); }
   std::string text(int column) const;
+  std::string blob(int column) const;
   bool is_null(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
 
  private:

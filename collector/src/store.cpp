@@ -1,5 +1,6 @@
 #include "store.h"
 
+#include <cstring>
 #include <unistd.h>
 
 #include "hugeshim/events.h"
@@ -14,7 +15,7 @@ PRAGMA journal_mode = WAL;
 PRAGMA synchronous = OFF;
 PRAGMA cache_size = -65536;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
-INSERT OR IGNORE INTO meta VALUES ('schema_version', '1'), ('ring_abi_version', '1');
+INSERT OR IGNORE INTO meta VALUES ('schema_version', '1'), ('ring_abi_version', '1'), ('staged_slot_bytes', '200');
 CREATE TABLE IF NOT EXISTS processes (
   id INTEGER PRIMARY KEY,
   pid INTEGER NOT NULL, ppid INTEGER, uid INTEGER,
@@ -42,6 +43,10 @@ CREATE TABLE IF NOT EXISTS events (
   cuda_flags INTEGER, translations INTEGER,
   caller INTEGER, caller_module TEXT, caller_offset INTEGER,
   PRIMARY KEY (process_id, ring_pos)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS staged_batches (
+  id INTEGER PRIMARY KEY, process_id INTEGER NOT NULL, first_pos INTEGER NOT NULL,
+  slot_count INTEGER NOT NULL, slots BLOB NOT NULL,
+  UNIQUE (process_id, first_pos));
 CREATE TABLE IF NOT EXISTS skipped_slots (
   process_id INTEGER NOT NULL, ring_pos INTEGER NOT NULL, reason TEXT NOT NULL,
   PRIMARY KEY (process_id, ring_pos)) WITHOUT ROWID;
@@ -84,6 +89,15 @@ std::string join_args(const std::vector<std::string>& argv) {
   }
   return s;
 }
+
+// A drained slot as staged in staged_batches.slots (an array of these).
+struct StagedSlot {
+  uint64_t position;
+  uint32_t kind;  // DrainedSlot::Kind
+  uint32_t reserved;
+  hugeshim_ring_record record;
+};
+static_assert(sizeof(StagedSlot) == 200, "meta.staged_slot_bytes");
 
 }  // namespace
 
@@ -132,6 +146,58 @@ int64_t Store::process(const RingIdentity& id) {
 
 void Store::begin() { db_.exec("BEGIN IMMEDIATE"); }
 void Store::commit() { db_.exec("COMMIT"); }
+
+void Store::stage_slots(int64_t process_id, const DrainedSlot* slots, size_t count) {
+  if (count == 0) return;
+  std::vector<StagedSlot> staged(count);
+  for (size_t i = 0; i < count; ++i)
+    staged[i] = {slots[i].position, static_cast<uint32_t>(slots[i].kind), 0, slots[i].record};
+  Statement q = db_.prepare("INSERT OR REPLACE INTO staged_batches (process_id, first_pos, slot_count, slots) "
+                            "VALUES (?1, ?2, ?3, ?4)");
+  q.bind(1, process_id).bind(2, slots[0].position).bind(3, static_cast<uint64_t>(count));
+  q.bind_blob(4, staged.data(), staged.size() * sizeof(StagedSlot));
+  q.run();
+}
+
+bool Store::expand_staged_batch() {
+  Statement oldest = db_.prepare("SELECT id, process_id, slots FROM staged_batches ORDER BY id LIMIT 1");
+  if (!oldest.step()) return false;
+  const int64_t id = oldest.int64(0), process_id = oldest.int64(1);
+  std::string blob = oldest.blob(2);
+  oldest.reset();
+  auto cached = maps_cache_.find(process_id);
+  if (cached == maps_cache_.end()) {
+    std::vector<Mapping> maps;
+    Statement q = db_.prepare("SELECT start, end, file_offset, path FROM mappings WHERE process_id = ?1 ORDER BY start");
+    q.bind(1, process_id);
+    while (q.step())
+      maps.push_back({static_cast<uint64_t>(q.int64(0)), static_cast<uint64_t>(q.int64(1)),
+                      static_cast<uint64_t>(q.int64(2)), q.text(3)});
+    cached = maps_cache_.emplace(process_id, std::move(maps)).first;
+  }
+  // Decode (a blob of the wrong size is cut to whole slots).
+  const size_t count = blob.size() / sizeof(StagedSlot);
+  std::vector<DrainedSlot> slots(count);
+  for (size_t i = 0; i < count; ++i) {
+    StagedSlot s;
+    memcpy(&s, blob.data() + i * sizeof s, sizeof s);
+    slots[i].position = s.position;
+    slots[i].record = s.record;
+    slots[i].kind = s.kind == static_cast<uint32_t>(DrainedSlot::Kind::torn) ? DrainedSlot::Kind::torn
+                    : s.kind == static_cast<uint32_t>(DrainedSlot::Kind::record) ? DrainedSlot::Kind::record
+                                                                                 : DrainedSlot::Kind::invalid;
+    if (slots[i].kind == DrainedSlot::Kind::invalid) {
+      const char* defect = record_defect(s.record);
+      slots[i].why_invalid = defect ? defect : "slot rewritten while being read";
+    }
+  }
+  begin();
+  add_slots(process_id, slots.data(), count, cached->second);
+  Statement done = db_.prepare("DELETE FROM staged_batches WHERE id = ?1");
+  done.bind(1, id).run();
+  commit();
+  return true;
+}
 
 void Store::add_slots(int64_t process_id, const DrainedSlot* slots, size_t count, const std::vector<Mapping>& maps) {
   for (size_t i = 0; i < count; ++i) {
@@ -202,6 +268,7 @@ void Store::set_totals(int64_t process_id, const RingTotals& t) {
 }
 
 void Store::set_mappings(int64_t process_id, const std::vector<Mapping>& maps) {
+  maps_cache_.erase(process_id);
   Statement q = db_.prepare("INSERT OR REPLACE INTO mappings VALUES (?1, ?2, ?3, ?4, ?5)");
   for (const Mapping& m : maps) q.bind(1, process_id).bind(2, m.start).bind(3, m.end).bind(4, m.file_offset).bind(5, m.path).run();
 }

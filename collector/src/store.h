@@ -1,12 +1,20 @@
-// The SQLite file a recording lands in (schema in docs/RING.md). Writes are
-// idempotent: events and skipped slots are keyed by (process, ring
-// position) and inserted with OR IGNORE, processes by pid + start time, and
-// totals are replaced by newer snapshots. A collector that dies after
-// committing a batch but before releasing its slots re-reads them on restart
-// and the second insert changes nothing.
+// The SQLite file a recording lands in (schema in docs/RING.md).
+//
+// Drained slots go in two steps. stage_slots() writes a batch as one raw
+// BLOB row (cheap: the ring is freed at memory speed, so a collector short
+// of CPU does not make producers drop); expand_staged_batch() later turns
+// the oldest batch into events/skipped_slots rows and deletes it, in one
+// transaction. Both steps are idempotent: a batch is keyed by (process,
+// first ring position) and a re-read batch starting at the same position is
+// a superset that replaces it; events and skipped slots are keyed by
+// (process, ring position) and inserted with OR IGNORE. So a collector that
+// dies after committing a batch but before releasing its slots re-reads
+// them on restart and nothing is lost or doubled. Processes are keyed by
+// pid + start time; totals are replaced by newer snapshots.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,8 +41,13 @@ class Store {
   void begin();
   void commit();
 
-  // Stores drained slots: records in events, invalid and torn slots in
-  // skipped_slots. `maps` resolves caller addresses.
+  // Stages drained slots as one batch (inside begin()/commit()).
+  void stage_slots(int64_t process_id, const DrainedSlot* slots, size_t count);
+  // Expands the oldest staged batch in its own transaction; false when
+  // none is left.
+  bool expand_staged_batch();
+  // Stores drained slots directly: records in events, invalid and torn
+  // slots in skipped_slots. `maps` resolves caller addresses.
   void add_slots(int64_t process_id, const DrainedSlot* slots, size_t count, const std::vector<Mapping>& maps);
   void set_totals(int64_t process_id, const RingTotals& totals);
   void set_mappings(int64_t process_id, const std::vector<Mapping>& maps);
@@ -46,6 +59,7 @@ class Store {
   Database db_;
   std::optional<Statement> insert_event_;    // prepared once: the hot path
   std::optional<Statement> insert_skipped_;
+  std::map<int64_t, std::vector<Mapping>> maps_cache_;  // per process, from the mappings table
 };
 
 }  // namespace hugeshim::collector
