@@ -111,6 +111,12 @@ if [[ -n "$GPU_BDF" && -d /sys/bus/pci/devices/$GPU_BDF ]]; then
   fi
   echo "gpu0 pci: $GPU_BDF  numa_node: $GPU_NODE  iommu: $iommu" | tee -a "$OUTDIR/env.txt"
 fi
+# The host audit as the doctor sees it (topology, IOMMU, pools) when it runs here.
+if [[ -x "$BUILD/bin/hugeshim-doctor" ]]; then
+  timeout 20 "$BUILD/bin/hugeshim-doctor" >"$OUTDIR/doctor.txt" 2>&1 || true
+  timeout 20 "$BUILD/bin/hugeshim-doctor" --json >"$OUTDIR/doctor.json" 2>/dev/null || true
+  grep -E '^\s+(kernel|THP|hugetlb|GPUs|IOMMU|  )' "$OUTDIR/doctor.txt" | head -12 || true
+fi
 PY=""
 for cand in python3 /usr/bin/python3 python; do
   if command -v "$cand" >/dev/null && timeout 60 "$cand" -c "import torch" 2>/dev/null; then
@@ -162,6 +168,21 @@ fi
 section build
 mkdir -p "$BUILD/lib" "$BUILD/bin"
 SHIM=${HUGESHIM_LIB:-}
+# A build carried to this machine (same BUILD dir, built elsewhere with
+# static libstdc++) is used when it loads here: it saves minutes of device time.
+if [[ -z "$SHIM" && -f "$BUILD/lib/libhugeshim.so" ]]; then
+  if [[ -z "$(LD_PRELOAD=$BUILD/lib/libhugeshim.so HUGESHIM_RING=off /bin/true 2>&1)" ]]; then
+    SHIM=$BUILD/lib/libhugeshim.so
+    echo "using prebuilt shim $SHIM"
+  else
+    note "prebuilt shim does not load here; rebuilding"
+    rm -f "$BUILD/lib/libhugeshim.so"
+  fi
+fi
+if [[ -x "$BUILD/bin/hugeshim" ]] && ! "$BUILD/bin/hugeshim" config >/dev/null 2>&1; then
+  note "prebuilt collector does not run here: $("$BUILD/bin/hugeshim" config 2>&1 | head -c 200)"
+  rm -f "$BUILD/bin/hugeshim"
+fi
 if [[ -z "$SHIM" ]]; then
   gen="Unix Makefiles"
   command -v ninja >/dev/null && gen=Ninja
@@ -169,34 +190,39 @@ if [[ -z "$SHIM" ]]; then
     -DHUGESHIM_BUILD_TESTS=OFF >"$OUTDIR/cmake-configure.log" 2>&1 &&
     timeout 240 cmake --build "$BUILD" --target hugeshim -j "$(nproc)" >"$OUTDIR/cmake-build.log" 2>&1; then
     SHIM=$BUILD/lib/libhugeshim.so
-    # The collector is optional here (its libraries may be missing).
-    timeout 150 cmake --build "$BUILD" -j "$(nproc)" >"$OUTDIR/cmake-build-all.log" 2>&1 ||
-      note "full build (collector) failed; see cmake-build-all.log"
   else
     note "cmake build failed (see cmake-*.log); compiling the shim with g++ directly"
-    # libnuma's development symlink may be missing where its runtime is not.
-    numa_lib=-lnuma
-    [[ -e /usr/lib/x86_64-linux-gnu/libnuma.so || -e /usr/lib64/libnuma.so ]] || numa_lib=-l:libnuma.so.1
     if timeout 240 g++ -std=c++20 -O2 -g -fPIC -shared -fno-exceptions -fno-rtti \
       -fvisibility=hidden -ftls-model=initial-exec -I"$ROOT/shim/include" -I"$ROOT/shim/src" \
       "$ROOT"/shim/src/*.cpp -o "$BUILD/lib/libhugeshim.so" -static-libstdc++ -static-libgcc \
-      -Wl,-z,nodelete -Wl,-z,now "$numa_lib" -ldl -lpthread >"$OUTDIR/gxx-build.log" 2>&1; then
+      -Wl,-z,nodelete -Wl,-z,now -ldl -lpthread >"$OUTDIR/gxx-build.log" 2>&1; then
       SHIM=$BUILD/lib/libhugeshim.so
     else
       note "g++ build of the shim failed: $(tail -c 400 "$OUTDIR/gxx-build.log" | tr '\n' ' ')"
     fi
   fi
 fi
+if [[ -n "$SHIM" && ! -x "$BUILD/bin/hugeshim" ]]; then
+  # The collector is optional here (its libraries may be missing).
+  timeout 150 cmake --build "$BUILD" --target hugeshim_cli -j "$(nproc)" >"$OUTDIR/cmake-build-all.log" 2>&1 ||
+    timeout 150 cmake --build "$BUILD" -j "$(nproc)" >>"$OUTDIR/cmake-build-all.log" 2>&1 ||
+    note "collector build failed; see cmake-build-all.log (rings are kept in OUTDIR/rings)"
+fi
 [[ -n "$SHIM" && -f "$SHIM" ]] && echo "shim: $SHIM" || { note "no shim library: shim rows are skipped"; SHIM=""; }
 
 BENCH=$BUILD/bin/pinned_bench
-arch=(-arch=native)
-if ! timeout 180 nvcc -O2 -std=c++17 -cudart shared "${arch[@]}" -o "$BENCH" \
-  "$ROOT/tools/gpu/pinned_bench.cu" >"$OUTDIR/nvcc.log" 2>&1; then
-  arch=(-gencode "arch=compute_90,code=sm_90" -gencode "arch=compute_80,code=sm_80")
-  timeout 180 nvcc -O2 -std=c++17 -cudart shared "${arch[@]}" -o "$BENCH" \
-    "$ROOT/tools/gpu/pinned_bench.cu" >>"$OUTDIR/nvcc.log" 2>&1 ||
-    note "nvcc failed: $(tail -c 400 "$OUTDIR/nvcc.log" | tr '\n' ' ')"
+if [[ -x "$BENCH" ]] && "$BENCH" 2>&1 | grep -q usage; then
+  echo "using prebuilt $BENCH"
+else
+  arch=(-arch=native)
+  cuda_rpath=(-Xlinker "-rpath=$(dirname "$(dirname "$(command -v nvcc)")")/lib64")
+  if ! timeout 180 nvcc -O2 -std=c++17 -cudart shared "${arch[@]}" "${cuda_rpath[@]}" -o "$BENCH" \
+    "$ROOT/tools/gpu/pinned_bench.cu" >"$OUTDIR/nvcc.log" 2>&1; then
+    arch=(-gencode "arch=compute_90,code=sm_90" -gencode "arch=compute_80,code=sm_80")
+    timeout 180 nvcc -O2 -std=c++17 -cudart shared "${arch[@]}" "${cuda_rpath[@]}" -o "$BENCH" \
+      "$ROOT/tools/gpu/pinned_bench.cu" >>"$OUTDIR/nvcc.log" 2>&1 ||
+      note "nvcc failed: $(tail -c 400 "$OUTDIR/nvcc.log" | tr '\n' ' ')"
+  fi
 fi
 [[ -x "$BENCH" ]] && echo "bench: $BENCH ($(objdump -p "$BENCH" 2>/dev/null | grep -o 'libcudart[^ ]*' | head -1))"
 echo "build done at t=$(elapsed)s"
