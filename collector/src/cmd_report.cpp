@@ -5,6 +5,7 @@
 
 #include "commands.h"
 #include "report.h"
+#include "store.h"
 
 namespace hugeshim::collector {
 
@@ -18,6 +19,26 @@ int cmd_report(int argc, char** argv) {
   app.add_option("--top", top, "largest/slowest events listed per process")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (access(file.c_str(), R_OK) != 0) throw std::runtime_error("cannot read " + file);
+  {
+    // A recorder that was killed may have left staged batches: expand them
+    // first when we may write the file (idempotent, see store.h).
+    Database probe(file, Database::Mode::read_only);
+    Statement table = probe.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'staged_batches'");
+    bool pending = table.step() && table.int64(0) > 0;
+    if (pending) {
+      Statement staged = probe.prepare("SELECT EXISTS (SELECT 1 FROM staged_batches)");
+      pending = staged.step() && staged.int64(0) > 0;
+    }
+    if (pending) {
+      if (access(file.c_str(), W_OK) == 0) {
+        Store store(file, /*fresh=*/false);
+        while (store.expand_staged_batch()) {
+        }
+      } else {
+        std::cerr << "hugeshim report: " << file << " holds staged records not yet expanded (read-only file)\n";
+      }
+    }
+  }
   Database db(file, Database::Mode::read_only);
   nlohmann::json report = build_report(db, top);
   if (format == "json") std::cout << report.dump(2) << "\n";
