@@ -168,8 +168,6 @@ struct hugeshim_ring_header {
   uint8_t pad_after_enqueue[56];
   uint64_t dequeue_pos;  /* next position the consumer reads; written by the consumer only */
   uint8_t pad_after_dequeue[56];
-  uint64_t torn_slots;   /* slots the consumer skipped because their writer died */
-  uint8_t pad_after_torn[56];
 
   /* Exact totals (relaxed atomics). */
   struct hugeshim_ring_api_counters counters[HUGESHIM_API_COUNT];
