@@ -64,7 +64,7 @@ void account(const MappedRange& r, uintptr_t a, uintptr_t e, Event* ev) {
   ev->flags |= HUGESHIM_EVENT_REDIRECTED;
   ev->mapped += hi - lo;
   ev->page_bytes[HUGESHIM_PAGE_2M] += huge;
-  ev->page_bytes[r.kind == MapKind::thp ? HUGESHIM_PAGE_THP : HUGESHIM_PAGE_BASE] += hi - lo - huge;
+  ev->page_bytes[r.rest_thp ? HUGESHIM_PAGE_THP : HUGESHIM_PAGE_BASE] += hi - lo - huge;
 }
 
 // Whether an anonymous mmap is one the shim serves.
@@ -107,7 +107,7 @@ void* map_anon(void* addr, size_t len, int prot, int flags, int fd, off_t off, v
   size_t mapped = round_up(len, kMapPage);
   int inner_flags = flags & ~(MAP_POPULATE | MAP_LOCKED);
   uintptr_t base = 0;
-  MappedRange range{0, 0, 0, 0, prot, MapKind::thp, true};
+  MappedRange range{0, 0, 0, 0, prot, MapKind::thp, true, true};
 
   if (g_mmap_hugetlb && !addr && prot == (PROT_READ | PROT_WRITE) && !(flags & MAP_NORESERVE)) {
     size_t huge = 0;
@@ -117,6 +117,7 @@ void* map_anon(void* addr, size_t len, int prot, int flags, int fd, off_t off, v
     int err = room ? layout_map_hugetlb(mapped, &base, &huge) : ENOSPC;
     if (!err) {
       range.kind = MapKind::hugetlb;
+      range.rest_thp = false;
       range.huge_lo = base;
       range.huge_hi = base + huge;
       ev.page_bytes[HUGESHIM_PAGE_2M] = huge;
@@ -384,7 +385,7 @@ void* mremap_impl(void* old, size_t old_len, size_t new_len, int flags, void* ne
     if (!(flags & MREMAP_DONTUNMAP)) mmap_table_subtract(a, e);
     uintptr_t r = as_addr(p), re = r + round_up(new_len, kMapPage);
     mmap_table_subtract(r, re);
-    mmap_table_insert(MappedRange{r, re, 0, 0, prot, MapKind::thp, true});
+    mmap_table_insert(MappedRange{r, re, 0, 0, prot, MapKind::thp, true, true});
     if (r == a) ev.flags |= HUGESHIM_EVENT_IN_PLACE;
     ev.address = r;
     ev.mapped = re - r;

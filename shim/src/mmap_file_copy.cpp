@@ -190,7 +190,7 @@ bool file_copy_map(size_t len, int flags, int fd, off_t off, void* caller, void*
   bool tracked = false;
   if (!err && os_mprotect(as_ptr(base), mapped, PROT_READ) == 0) {
     mmap_table_lock();
-    tracked = mmap_table_insert(MappedRange{base, base + mapped, base, base + huge, PROT_READ, kind, true});
+    tracked = mmap_table_insert(MappedRange{base, base + mapped, base, base + huge, PROT_READ, kind, true, huge == 0});
     mmap_table_unlock();
   }
   if (!tracked) {

@@ -105,6 +105,7 @@ int layout_consolidate(MappedRange& r) {
     }
     r.kind = MapKind::thp;
     r.huge_lo = r.huge_hi = 0;
+    r.rest_thp = true;
     return 0;
   });
 }

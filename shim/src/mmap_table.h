@@ -37,6 +37,7 @@ struct MappedRange {
   int prot = 0;
   MapKind kind = MapKind::thp;
   bool used = false;
+  bool rest_thp = true;  // outside the huge interval: THP-advised (else base pages)
 };
 
 constexpr size_t kMaxMappedRanges = 4096;
