@@ -22,6 +22,11 @@
 //   layout EXPR LEN                    -> "OFF-END PERMS ..." (from /proc/self/maps, runs of
 //                                         equal permissions merged, offsets from EXPR)
 //   addr EXPR                          -> hex address (for smaps checks, not for comparison)
+//   fork EXPR LEN                      -> "CHILDSTATUS": a child sums the range, writes its first
+//                                         byte, unmaps a piece cutting a 2 MiB page and re-sums;
+//                                         exit 0 when each step answered as expected
+//   threads N ITERS                    -> "ok" | "bad STEP": N threads each map, fill, cut,
+//                                         protect, shrink and unmap ITERS mappings of 4-12 MiB
 //
 // EXPR: a number, NAME, NAME+N, NAME-N or up(NAME,ALIGN) (NAME rounded up to ALIGN);
 // sizes accept K, M, G suffixes and sums (26M-4K).
@@ -34,7 +39,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <atomic>
+#include <thread>
 
 #include <map>
 #include <string>
@@ -138,6 +147,29 @@ std::string layout(uintptr_t lo, uintptr_t hi) {
   flush();
   fclose(f);
   return out.empty() ? "none" : out;
+}
+
+// One thread of "threads": returns 0 or the number of the step that failed.
+int churn(unsigned seed, int iters) {
+  for (int i = 0; i < iters; ++i) {
+    seed = seed * 1103515245u + 12345u;
+    size_t len = (4u + (seed >> 16) % 9u) << 20;
+    auto* p = static_cast<unsigned char*>(
+        mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    if (p == MAP_FAILED) return 1;
+    for (size_t off = 0; off < len; off += 4096) p[off] = static_cast<unsigned char>(off >> 12);
+    size_t cut = (1u << 20) + 4096;  // inside the first 2 MiB page
+    if (munmap(p + cut, 4096) != 0) return 2;
+    if (p[cut - 4096] != static_cast<unsigned char>((cut - 4096) >> 12)) return 3;
+    if (mprotect(p + (3u << 20) + 8192, 8192, PROT_READ) != 0) return 4;
+    if (p[(3u << 20) + 8192] != static_cast<unsigned char>(((3u << 20) + 8192) >> 12)) return 5;
+    void* q = mremap(p + cut + 4096, len - cut - 4096, (2u << 20) + 4096, 0);
+    if (q != p + cut + 4096) return 6;
+    size_t last = cut + 4096 + (2u << 20);  // the last page of the shrunk piece
+    if (p[last] != static_cast<unsigned char>(last >> 12)) return 7;
+    if (munmap(p, cut) != 0 || munmap(p + cut + 4096, (2u << 20) + 4096) != 0) return 8;
+  }
+  return 0;
 }
 
 }  // namespace
@@ -262,6 +294,36 @@ int main() {
       printf("%s\n", layout(a, a + size_of(w[2])).c_str());
     } else if (cmd == "addr") {
       printf("%lx\n", static_cast<unsigned long>(eval(w[1])));
+    } else if (cmd == "fork") {
+      auto* p = reinterpret_cast<unsigned char*>(eval(w[1]));
+      uint64_t n = size_of(w[2]);
+      uint64_t before = fnv(p, n);
+      fflush(stdout);
+      pid_t pid = fork();
+      if (pid == 0) {
+        if (fnv(p, n) != before) _exit(1);
+        p[0] = static_cast<unsigned char>(p[0] + 1);  // the child's private copy
+        if (munmap(p + (1u << 20) + 4096, 4096) != 0) _exit(2);
+        if (p[(1u << 20)] != reinterpret_cast<unsigned char*>(eval(w[1]))[(1u << 20)]) _exit(3);
+        _exit(0);
+      }
+      int st = 0;
+      waitpid(pid, &st, 0);
+      printf("%d %s\n", WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st),
+             fnv(p, n) == before ? "parent-unchanged" : "parent-changed");
+    } else if (cmd == "threads") {
+      int n = static_cast<int>(size_of(w[1]));
+      int iters = static_cast<int>(size_of(w[2]));
+      std::atomic<int> bad{0};
+      std::vector<std::thread> pool;
+      for (int t = 0; t < n; ++t)
+        pool.emplace_back([&, t] {
+          int step = churn(static_cast<unsigned>(t) * 7919u + 1u, iters);
+          if (step) bad = step;
+        });
+      for (auto& t : pool) t.join();
+      if (bad) printf("bad %d\n", bad.load());
+      else printf("ok\n");
     } else if (cmd == "quit") {
       return 0;
     } else {

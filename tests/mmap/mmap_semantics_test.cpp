@@ -130,8 +130,17 @@ const char* kAdvise =
     "munmap s+1M 4K\n"
     "sum s 1M\n";
 
+// fork: the child's copy-on-write pages and its own cuts leave the parent
+// alone; threads mapping, cutting and unmapping at once.
+const char* kConcurrent =
+    "map p 16M rw\n"
+    "fill p 16M 21\n"
+    "fork p 16M\n"
+    "sum p 16M\n"
+    "threads 2 25\n";
+
 void all_scripts(const Env& env) {
-  for (const char* script : {kTrim, kRemap, kProtect, kAdvise}) same_as_kernel(script, env);
+  for (const char* script : {kTrim, kRemap, kProtect, kAdvise, kConcurrent}) same_as_kernel(script, env);
 }
 
 }  // namespace
