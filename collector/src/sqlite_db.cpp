@@ -45,6 +45,11 @@ Statement& Statement::bind_blob(int index, const void* data, size_t size) {
   return *this;
 }
 
+Statement& Statement::bind_blob_static(int index, const void* data, size_t size) {
+  if (sqlite3_bind_blob64(stmt_, index, data, size, SQLITE_STATIC) != SQLITE_OK) fail(db_, "SQL bind failed");
+  return *this;
+}
+
 std::string Statement::blob(int column) const {
   const void* b = sqlite3_column_blob(stmt_, column);
   return b ? std::string(static_cast<const char*>(b), static_cast<size_t>(sqlite3_column_bytes(stmt_, column)))

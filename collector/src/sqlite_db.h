@@ -26,6 +26,8 @@ class Statement {
   Statement& bind(int index, const char* text) { return bind(index, std::string_view(text)); }
   Statement& bind_null(int index);
   Statement& bind_blob(int index, const void* data, size_t size);
+  // A blob that outlives the statement's next step: bound without a copy.
+  Statement& bind_blob_static(int index, const void* data, size_t size);
   // Text that outlives the statement's next reset (string literals, names
   // from the event tables): bound without a copy.
   Statement& bind_static(int index, std::string_view text);

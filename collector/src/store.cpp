@@ -9,6 +9,9 @@ namespace hugeshim::collector {
 namespace {
 
 constexpr const char* kSchema = R"sql(
+-- Large pages: a staged batch (4096 x 200 bytes) spans 13 pages, not 200.
+-- Only takes effect when the file is new.
+PRAGMA page_size = 65536;
 PRAGMA journal_mode = WAL;
 -- Durable against a collector crash (the OS keeps what was written); only
 -- an OS crash may lose the last transactions. No fsync on the drain path.
@@ -155,7 +158,7 @@ void Store::stage_slots(int64_t process_id, const DrainedSlot* slots, size_t cou
   Statement q = db_.prepare("INSERT OR REPLACE INTO staged_batches (process_id, first_pos, slot_count, slots) "
                             "VALUES (?1, ?2, ?3, ?4)");
   q.bind(1, process_id).bind(2, slots[0].position).bind(3, static_cast<uint64_t>(count));
-  q.bind_blob(4, staged.data(), staged.size() * sizeof(StagedSlot));
+  q.bind_blob_static(4, staged.data(), staged.size() * sizeof(StagedSlot));  // lives until run()
   q.run();
 }
 
