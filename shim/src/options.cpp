@@ -169,8 +169,8 @@ const Row kRows[] = {
     {{"HUGESHIM_PIN", "none", "none|mlock|cuda",
       "lock redirected malloc/mmap regions (mlock) or register them with CUDA"},
      [](const char* v, Options& o) { return parse_enum(v, kPinNames, &o.pin); }},
-    {{"HUGESHIM_REGISTER_CHUNK", "1GiB", "size, a multiple of 2MiB, >= 2MiB",
-      "largest single cudaHostRegister call; bounds each driver-lock stall"},
+    {{"HUGESHIM_REGISTER_CHUNK", "256GiB", "size, a multiple of 2MiB, >= 2MiB",
+      "largest CUDA allocation the shim registers (one cudaHostRegister each); larger ones are pinned natively"},
      [](const char* v, Options& o) {
        size_t n;
        if (!size_into(v, &n, 2 * kMiB) || n % (2 * kMiB)) return false;

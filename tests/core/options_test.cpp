@@ -30,7 +30,7 @@ BOOST_AUTO_TEST_CASE(defaults_parse_and_every_row_is_documented) {
   const auto& o = hugeshim::g_options;
   BOOST_CHECK_EQUAL(o.min_size, 4ull << 20);
   BOOST_CHECK_EQUAL(o.ladder_len, 3);
-  BOOST_CHECK_EQUAL(o.register_chunk, 1ull << 30);
+  BOOST_CHECK_EQUAL(o.register_chunk, 256ull << 30);
   BOOST_CHECK_EQUAL(o.ring_slots, 16384u);
   size_t count = 0;
   const hugeshim::OptionInfo* rows = hugeshim::options_table(&count);
