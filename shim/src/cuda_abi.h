@@ -13,8 +13,6 @@ using cuda_error = int;  // cudaError_t
 constexpr cuda_error kCudaSuccess = 0;
 constexpr cuda_error kCudaErrorInvalidValue = 1;
 constexpr cuda_error kCudaErrorInitialization = 3;
-constexpr cuda_error kCudaErrorHostMemoryAlreadyRegistered = 712;
-constexpr cuda_error kCudaErrorHostMemoryNotRegistered = 713;
 
 // cudaHostAlloc flags.
 constexpr unsigned kHostAllocPortable = 0x1;

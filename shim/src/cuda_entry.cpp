@@ -1,7 +1,8 @@
 // The exported CUDA runtime pinned-memory API. Each entry finds the cudart
 // its caller links against and either serves the call (substituted memory)
 // or forwards it, recording large events. The program's own registrations
-// are always forwarded and recorded with size, page sizes and latency.
+// are forwarded (except on substituted memory, where the native answer is
+// given) and recorded with size, page sizes and latency.
 #include <cstddef>
 
 #include "cuda_ledger.h"
@@ -22,6 +23,13 @@ namespace {
 #define RESOLVE_OR_FAIL(rt)                                                     \
   const CudaRuntime* rt = cuda_runtime_for(__builtin_return_address(0));        \
   if (!rt) return kCudaErrorInitialization
+
+// What native cudaHostRegister and cudaHostUnregister answer for any pointer
+// into cudaHostAlloc memory (H200, driver 580.159.04). Substituted memory
+// gets it without the runtime being called: forwarding the register would
+// meet our registration (712), forwarding the unregister would remove it.
+// Unlike the native call, this leaves the runtime's last error unset.
+constexpr cuda_error kAnswerOnPinnedAllocation = kCudaErrorInvalidValue;
 
 bool observed(size_t size) {
   return !g_options.disable && g_options.min_size != 0 && size >= g_options.min_size;
@@ -60,9 +68,10 @@ HUGESHIM_EXPORT cuda_error cudaHostGetFlags(unsigned int* flags, void* ptr) {
 
 HUGESHIM_EXPORT cuda_error cudaHostRegister(void* ptr, size_t size, unsigned int flags) {
   RESOLVE_OR_FAIL(rt);
+  const bool substituted = !g_options.disable && cuda_is_substituted(ptr);
   if (!observed(size)) {
     if (!g_options.disable) telemetry_count_small(HUGESHIM_API_CUDA_HOST_REGISTER);
-    return rt->host_register(ptr, size, flags);
+    return substituted ? kAnswerOnPinnedAllocation : rt->host_register(ptr, size, flags);
   }
   Event ev;
   ev.api = HUGESHIM_API_CUDA_HOST_REGISTER;
@@ -71,7 +80,7 @@ HUGESHIM_EXPORT cuda_error cudaHostRegister(void* ptr, size_t size, unsigned int
   ev.requested = size;
   ev.cuda_flags = flags;
   ev.caller = reinterpret_cast<uintptr_t>(__builtin_return_address(0));
-  cuda_error e = rt->host_register(ptr, size, flags);
+  cuda_error e = substituted ? kAnswerOnPinnedAllocation : rt->host_register(ptr, size, flags);
   ev.phase_ns[HUGESHIM_PHASE_REGISTER] = now_ns() - ev.start_ns;
   ev.result = e;
   page_facts(ptr, size, &ev);  // after the call: pinning faulted the pages in
@@ -94,7 +103,7 @@ HUGESHIM_EXPORT cuda_error cudaHostUnregister(void* ptr) {
   RESOLVE_OR_FAIL(rt);
   // Our registration of substituted memory is invisible to the program: as
   // on native cudaHostAlloc memory, there is nothing of its own to remove.
-  if (!g_options.disable && cuda_is_substituted(ptr)) return kCudaErrorHostMemoryNotRegistered;
+  if (!g_options.disable && cuda_is_substituted(ptr)) return kAnswerOnPinnedAllocation;
   LedgerEntry known;
   if (g_options.disable ||
       !ledger_take(LedgerKind::app_registration, reinterpret_cast<uintptr_t>(ptr), &known)) {

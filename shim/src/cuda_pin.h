@@ -1,32 +1,28 @@
-// Chunked registration: a substituted region is registered with
-// cudaHostRegister in pieces of at most HUGESHIM_REGISTER_CHUNK bytes, so no
-// single call holds the driver's lock for long, and unregistered piece by
-// piece. Piece i starts at base + i * chunk; the last one may be shorter.
+// Registration of a substituted region: exactly one cudaHostRegister over the
+// whole of [base, base + length), undone by exactly one cudaHostUnregister.
+//
+// Why one call: a copy (cudaMemcpyAsync, torch's copy_) whose source or
+// destination spans two separate registrations fails with
+// cudaErrorInvalidValue, so a region registered in pieces is not the single
+// pinned allocation the program asked for (measured on an H200, driver
+// 580.159.04: docs/CUDA.md, "Registration"). Requests too large for one
+// registration (HUGESHIM_REGISTER_CHUNK) are never substituted.
 #pragma once
 
 #include <cstddef>
-#include <cstdint>
 
 #include "cuda_runtime.h"
 
 namespace hugeshim {
 
-// Number of pieces for `length` bytes (0 for 0 bytes).
-inline uint32_t chunk_count(size_t length, size_t chunk) {
-  return static_cast<uint32_t>((length + chunk - 1) / chunk);
-}
+// Registers [base, base + length) with `flags` in one call. On failure clears
+// the runtime's sticky error (cudaGetLastError), so the caller's fallback and
+// the program's later calls start clean, and returns the call's error.
+cuda_error cuda_register_region(const CudaRuntime& rt, void* base, size_t length,
+                                unsigned flags);
 
-// Registers [base, base + length) piece by piece with `flags`. On success
-// returns kCudaSuccess and *registered = chunk_count(). On a failed piece it
-// unregisters the pieces already done, clears the runtime's sticky error
-// (cudaGetLastError) so the caller's fallback and later calls start clean,
-// and returns the piece's error with *registered = 0.
-cuda_error cuda_register_chunked(const CudaRuntime& rt, void* base, size_t length, size_t chunk,
-                                 unsigned flags, uint32_t* registered);
-
-// Unregisters the first `count` pieces. Returns the first error met (all
-// pieces are attempted regardless); clears the sticky error after a failure.
-cuda_error cuda_unregister_chunked(const CudaRuntime& rt, void* base, size_t chunk,
-                                   uint32_t count);
+// Unregisters the registration starting at base. On failure (e.g. at exit,
+// when the context is already gone) clears the sticky error and returns it.
+cuda_error cuda_unregister_region(const CudaRuntime& rt, void* base);
 
 }  // namespace hugeshim

@@ -30,13 +30,13 @@ const CudaRuntime* runtime_of(const Region* r) {
 
 // Region teardown: runs when the region's memory is unmapped for good
 // (release without caching, cache eviction), outside the arena lock.
+// registered_chunks is 1 while the region holds its one registration.
 void unregister_region(Region* r) {
   const CudaRuntime* rt = runtime_of(r);
   if (!rt || r->registered_chunks == 0) return;
   uint64_t t0 = now_ns();
   // At exit the CUDA context may be gone already; the pages go away anyway.
-  cuda_unregister_chunked(*rt, reinterpret_cast<void*>(r->base), g_options.register_chunk,
-                          r->registered_chunks);
+  cuda_unregister_region(*rt, reinterpret_cast<void*>(r->base));
   t_unregister_ns += now_ns() - t0;
   r->cuda_runtime = nullptr;
   r->registered_chunks = 0;
@@ -118,14 +118,14 @@ Region* substitute(const CudaRuntime& rt, size_t size, unsigned flags, Event* ev
   Region* r = region_allocate(req, ev);
   if (!r) return nullptr;  // region_allocate set the fallback reason
 
-  if (r->cuda_runtime && (runtime_of(r) != &rt || r->registered_chunks !=
-                                                      chunk_count(r->mapped, g_options.register_chunk)))
+  if (r->cuda_runtime && runtime_of(r) != &rt)
     unregister_region(r);  // cached under another runtime: register afresh
   if (!r->cuda_runtime) {
-    uint32_t chunks = 0;
+    // One registration over the whole region (mapped <= the 2 MiB-rounded
+    // request <= HUGESHIM_REGISTER_CHUNK, checked by the caller).
     uint64_t t0 = now_ns();
-    cuda_error e = cuda_register_chunked(rt, reinterpret_cast<void*>(r->base), r->mapped,
-                                         g_options.register_chunk, kRegisterFlags, &chunks);
+    cuda_error e = cuda_register_region(rt, reinterpret_cast<void*>(r->base), r->mapped,
+                                        kRegisterFlags);
     ev->phase_ns[HUGESHIM_PHASE_REGISTER] = now_ns() - t0;
     if (e != kCudaSuccess) {
       log_at(LogLevel::info, "cudaHostRegister of %zu bytes failed (error %d); native pinning",
@@ -138,7 +138,7 @@ Region* substitute(const CudaRuntime& rt, size_t size, unsigned flags, Event* ev
       return nullptr;
     }
     r->cuda_runtime = &rt;
-    r->registered_chunks = chunks;
+    r->registered_chunks = 1;
     ev->translations = page_count(r->page_bytes);
   }
   r->teardown = unregister_region;
@@ -162,6 +162,13 @@ cuda_error cuda_pinned_alloc(const CudaRuntime& rt, void** ptr, size_t size, uns
   if (!g_options.intercept_cuda) return forward_recorded(rt, api, ptr, size, flags, &ev);
   if (flags & ~(kHostAllocPortable | kHostAllocMapped)) {
     ev.fallback = HUGESHIM_FALLBACK_CUDA_FLAGS;  // WriteCombined (or unknown bits)
+    return forward_recorded(rt, api, ptr, size, flags, &ev);
+  }
+  // One cudaHostRegister per substituted allocation (cuda_pin.h); above the
+  // largest one we make, native pinning. register_chunk is a multiple of
+  // 2 MiB, so this is "the 2 MiB-rounded size exceeds it" without overflow.
+  if (size > g_options.register_chunk) {
+    ev.fallback = HUGESHIM_FALLBACK_REGISTER_LIMIT;
     return forward_recorded(rt, api, ptr, size, flags, &ev);
   }
   Region* r = substitute(rt, size, flags, &ev);
@@ -220,7 +227,10 @@ cuda_error cuda_pinned_free(const CudaRuntime& rt, void* ptr, const void* caller
 bool cuda_substituted_flags(const void* p, unsigned* flags) {
   const Region* r = substituted_region(p);
   if (!r) return false;
-  *flags = r->cuda_flags;
+  // Under unified addressing every pinned allocation is mapped: native
+  // cudaHostGetFlags answers 2 (Mapped) for memory allocated with flags 0
+  // (H200, driver 580.159.04).
+  *flags = r->cuda_flags | kHostAllocMapped;
   return true;
 }
 

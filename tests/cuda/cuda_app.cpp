@@ -6,6 +6,7 @@
 //   alloc SIZE FLAGS | mallochost SIZE | free | flags | devptr | lasterror
 //   malloc SIZE | release | mmap SIZE | register SIZE FLAGS | unregister
 //                                   (on "last"; release = free(last))
+//   advance BYTES                   last += BYTES (may be negative)
 //   write SIZE | check SIZE        pattern through the last pointer
 //   alloc12 SIZE FLAGS | free12 | flags12      via the CUDA 12 caller
 //   fail_register NTH ERR | no_device ERR | calls | calls12   (double only)
@@ -120,6 +121,9 @@ int main() {
       printf("rc=%d\n", cudaHostRegister(last, a, static_cast<unsigned>(b)));
     } else if (c == "unregister") {
       printf("rc=%d\n", cudaHostUnregister(last));
+    } else if (c == "advance") {
+      last = static_cast<char*>(last) + static_cast<long long>(a);
+      printf("ptr=%p\n", last);
     } else if (c == "write") {
       auto* w = static_cast<uint64_t*>(last);
       for (size_t i = 0; i < a / 8; ++i) w[i] = i * 0x9e3779b97f4a7c15ull;

@@ -35,7 +35,7 @@ uint64_t hex(const std::string& s) { return std::stoull(s, nullptr, 16); }
 
 BOOST_FIXTURE_TEST_SUITE(cuda_double, PoolFixture)
 
-BOOST_AUTO_TEST_CASE(substitution_registers_in_chunks_and_records_phases) {
+BOOST_AUTO_TEST_CASE(substitution_registers_once_and_records_phases) {
   AppRun r = run_app(kApp,
                      "alloc 20971520 0\npagekb\nflags\ndevptr\nwrite 20971520\ncheck 20971520\n"
                      "calls\nfree\ncalls\n",
@@ -47,26 +47,28 @@ BOOST_AUTO_TEST_CASE(substitution_registers_in_chunks_and_records_phases) {
   uint64_t p = hex(field(r.lines[0], "ptr"));
   BOOST_TEST(p % (2 * kMiB) == 0u);
   BOOST_TEST(r.lines[1] == "kb=2048");
-  BOOST_TEST(r.lines[2] == "rc=0 flags=0");
+  BOOST_TEST(r.lines[2] == "rc=0 flags=2");  // Mapped, as natively under unified addressing
   BOOST_TEST(r.lines[3] == "rc=0 same=1");
   BOOST_TEST(r.lines[5] == "bad=0");
 
+  // One registration covering [p, p + mapped): a copy spanning two separate
+  // registrations fails on real GPUs, so the region is never split.
   auto calls = parse_calls(r.lines[6]);
   BOOST_TEST(only(calls, CUDART_DOUBLE_HOST_ALLOC).empty());
   auto regs = only(calls, CUDART_DOUBLE_HOST_REGISTER);
-  BOOST_REQUIRE_EQUAL(regs.size(), 3u);
-  const uint64_t sizes[] = {8 * kMiB, 8 * kMiB, 4 * kMiB};
-  for (size_t i = 0; i < 3; ++i) {
-    BOOST_TEST(regs[i].ptr == p + i * 8 * kMiB);
-    BOOST_TEST(regs[i].size == sizes[i]);
-    BOOST_TEST(regs[i].flags == 3u);  // Portable|Mapped, as native memory is under UVA
-    BOOST_TEST(regs[i].result == 0);
-  }
+  BOOST_REQUIRE_EQUAL(regs.size(), 1u);
+  BOOST_TEST(regs[0].ptr == p);
+  BOOST_TEST(regs[0].size == 20 * kMiB);
+  BOOST_TEST(regs[0].flags == 3u);  // Portable|Mapped, as native memory is under UVA
+  BOOST_TEST(regs[0].result == 0);
   BOOST_TEST(field(r.lines[7], "rc") == "0");
-  auto unregs = only(parse_calls(r.lines[8]), CUDART_DOUBLE_HOST_UNREGISTER);
-  BOOST_REQUIRE_EQUAL(unregs.size(), 3u);
-  for (size_t i = 0; i < 3; ++i) BOOST_TEST(unregs[i].ptr == p + i * 8 * kMiB);
-  BOOST_TEST(only(parse_calls(r.lines[8]), CUDART_DOUBLE_FREE_HOST).empty());
+  auto after_free = parse_calls(r.lines[8]);
+  auto unregs = only(after_free, CUDART_DOUBLE_HOST_UNREGISTER);
+  BOOST_REQUIRE_EQUAL(unregs.size(), 1u);
+  BOOST_TEST(unregs[0].ptr == p);
+  BOOST_TEST(unregs[0].result == 0);
+  BOOST_TEST(only(after_free, CUDART_DOUBLE_HOST_REGISTER).size() == 1u);  // nothing more
+  BOOST_TEST(only(after_free, CUDART_DOUBLE_FREE_HOST).empty());
 
   auto allocs = of_api(r, HUGESHIM_API_CUDA_HOST_ALLOC);
   BOOST_REQUIRE_EQUAL(allocs.size(), 1u);
@@ -97,11 +99,12 @@ BOOST_AUTO_TEST_CASE(asked_flags_are_reported_and_mallochost_is_substituted) {
                      cuda_env());
   BOOST_REQUIRE_EQUAL(r.status, 0);
   BOOST_REQUIRE_EQUAL(r.lines.size(), 14u);
-  BOOST_TEST(r.lines[1] == "rc=0 flags=1");
+  // The flags asked for, plus Mapped (native cudaHostGetFlags under UVA).
+  BOOST_TEST(r.lines[1] == "rc=0 flags=3");
   BOOST_TEST(r.lines[4] == "rc=0 flags=2");
   BOOST_TEST(r.lines[5] == "rc=0 same=1");
   BOOST_TEST(r.lines[8] == "rc=0 flags=3");
-  BOOST_TEST(r.lines[11] == "rc=0 flags=0");
+  BOOST_TEST(r.lines[11] == "rc=0 flags=2");
   auto calls = parse_calls(r.lines[13]);
   BOOST_TEST(only(calls, CUDART_DOUBLE_HOST_ALLOC).empty());
   BOOST_TEST(only(calls, CUDART_DOUBLE_MALLOC_HOST).empty());
@@ -119,7 +122,7 @@ BOOST_AUTO_TEST_CASE(write_combined_passes_through_and_its_free_is_forwarded) {
   BOOST_TEST(field(r.lines[0], "rc") == "0");
   uint64_t p = hex(field(r.lines[0], "ptr"));
   BOOST_TEST(r.lines[1] == "kb=4");
-  BOOST_TEST(r.lines[2] == "rc=0 flags=4");  // the double's own answer
+  BOOST_TEST(r.lines[2] == "rc=0 flags=6");  // the double's own answer (WriteCombined|Mapped)
   auto calls = parse_calls(r.lines[4]);
   auto allocs = only(calls, CUDART_DOUBLE_HOST_ALLOC);
   BOOST_REQUIRE_EQUAL(allocs.size(), 1u);
@@ -154,7 +157,7 @@ BOOST_AUTO_TEST_CASE(small_requests_go_to_the_runtime_unrecorded) {
 
 BOOST_AUTO_TEST_CASE(failed_registration_undoes_clears_the_error_and_falls_back) {
   AppRun r = run_app(kApp,
-                     "hpfree\nfail_register 2 2\nalloc 20971520 0\npagekb\nlasterror\nhpfree\ncalls\nfree\n",
+                     "hpfree\nfail_register 1 2\nalloc 20971520 0\npagekb\nlasterror\nhpfree\ncalls\nfree\n",
                      cuda_env());
   BOOST_REQUIRE_EQUAL(r.status, 0);
   BOOST_REQUIRE_EQUAL(r.lines.size(), 8u);
@@ -164,17 +167,17 @@ BOOST_AUTO_TEST_CASE(failed_registration_undoes_clears_the_error_and_falls_back)
   BOOST_TEST(r.lines[5] == r.lines[0]);     // region's pages back in the pool
   auto calls = parse_calls(r.lines[6]);
   auto regs = only(calls, CUDART_DOUBLE_HOST_REGISTER);
-  BOOST_REQUIRE_EQUAL(regs.size(), 2u);
-  BOOST_TEST(regs[1].result == 2);
-  auto unregs = only(calls, CUDART_DOUBLE_HOST_UNREGISTER);
-  BOOST_REQUIRE_EQUAL(unregs.size(), 1u);
-  BOOST_TEST(unregs[0].ptr == regs[0].ptr);
+  BOOST_REQUIRE_EQUAL(regs.size(), 1u);
+  BOOST_TEST(regs[0].result == 2);
+  BOOST_TEST(regs[0].size == 20 * kMiB);
+  BOOST_TEST(only(calls, CUDART_DOUBLE_HOST_UNREGISTER).empty());  // nothing was registered
   BOOST_TEST(only(calls, CUDART_DOUBLE_HOST_ALLOC).size() == 1u);
-  // Order: failed register, error cleared, undo, then the real allocation.
+  // Order: failed register, error cleared, then the real allocation.
   auto pos = [&](int op) {
     return std::find_if(calls.begin(), calls.end(), [&](const DoubleCall& c) { return c.op == op; }) - calls.begin();
   };
-  BOOST_TEST(pos(CUDART_DOUBLE_HOST_UNREGISTER) < pos(CUDART_DOUBLE_HOST_ALLOC));
+  BOOST_TEST(pos(CUDART_DOUBLE_HOST_REGISTER) < pos(CUDART_DOUBLE_GET_LAST_ERROR));
+  BOOST_TEST(pos(CUDART_DOUBLE_GET_LAST_ERROR) < pos(CUDART_DOUBLE_HOST_ALLOC));
 
   auto rec = of_api(r, HUGESHIM_API_CUDA_HOST_ALLOC);
   BOOST_REQUIRE_EQUAL(rec.size(), 1u);
@@ -210,14 +213,15 @@ BOOST_AUTO_TEST_CASE(each_caller_reaches_its_own_runtime_version) {
   BOOST_REQUIRE_EQUAL(r.status, 0);
   BOOST_REQUIRE_EQUAL(r.lines.size(), 10u);
   uint64_t p12 = hex(field(r.lines[0], "ptr"));
-  BOOST_TEST(r.lines[1] == "rc=0 flags=1");
+  BOOST_TEST(r.lines[1] == "rc=0 flags=3");
   auto regs12 = only(parse_calls(r.lines[2]), CUDART_DOUBLE_HOST_REGISTER);
-  BOOST_REQUIRE_EQUAL(regs12.size(), 3u);
+  BOOST_REQUIRE_EQUAL(regs12.size(), 1u);
   BOOST_TEST(regs12[0].ptr == p12);
+  BOOST_TEST(regs12[0].size == 20 * kMiB);
   BOOST_TEST(parse_calls(r.lines[3]).empty());  // the 13 runtime saw nothing
-  BOOST_TEST(only(parse_calls(r.lines[5]), CUDART_DOUBLE_HOST_UNREGISTER).size() == 3u);
+  BOOST_TEST(only(parse_calls(r.lines[5]), CUDART_DOUBLE_HOST_UNREGISTER).size() == 1u);
   BOOST_TEST(only(parse_calls(r.lines[7]), CUDART_DOUBLE_HOST_REGISTER).size() == 1u);
-  BOOST_TEST(only(parse_calls(r.lines[8]), CUDART_DOUBLE_HOST_REGISTER).size() == 3u);  // unchanged
+  BOOST_TEST(only(parse_calls(r.lines[8]), CUDART_DOUBLE_HOST_REGISTER).size() == 1u);  // unchanged
 }
 
 BOOST_AUTO_TEST_CASE(app_registrations_are_forwarded_and_recorded_with_their_pages) {
@@ -274,13 +278,107 @@ BOOST_AUTO_TEST_CASE(app_registrations_are_forwarded_and_recorded_with_their_pag
 }
 
 BOOST_AUTO_TEST_CASE(our_registration_is_invisible_to_the_program) {
-  AppRun r = run_app(kApp, "alloc 8388608 0\nunregister\nregister 2097152 0\ncalls\nfree\n", cuda_env());
+  // At the base and inside: cudaHostUnregister and cudaHostRegister answer 1
+  // (cudaErrorInvalidValue), as native cudaHostAlloc memory does, without
+  // reaching the runtime (which would answer 712, or drop our registration).
+  // Large and small registrations take the same answer; the large one is
+  // recorded as a failure.
+  AppRun r = run_app(kApp,
+                     "alloc 16777216 0\nunregister\nregister 2097152 0\nadvance 4194304\n"
+                     "unregister\nregister 8388608 1\nadvance -4194304\ncalls\nfree\n",
+                     cuda_env());
   BOOST_REQUIRE_EQUAL(r.status, 0);
-  BOOST_REQUIRE_EQUAL(r.lines.size(), 5u);
-  BOOST_TEST(r.lines[1] == "rc=713");  // as on native cudaHostAlloc memory
-  BOOST_TEST(r.lines[2] == "rc=712");
-  BOOST_TEST(only(parse_calls(r.lines[3]), CUDART_DOUBLE_HOST_UNREGISTER).empty());
-  BOOST_TEST(r.lines[4] == "rc=0");
+  BOOST_REQUIRE_EQUAL(r.lines.size(), 9u);
+  BOOST_TEST(r.lines[1] == "rc=1");
+  BOOST_TEST(r.lines[2] == "rc=1");
+  BOOST_TEST(r.lines[4] == "rc=1");
+  BOOST_TEST(r.lines[5] == "rc=1");
+  auto calls = parse_calls(r.lines[7]);
+  BOOST_TEST(only(calls, CUDART_DOUBLE_HOST_UNREGISTER).empty());
+  BOOST_TEST(only(calls, CUDART_DOUBLE_HOST_REGISTER).size() == 1u);  // ours only
+  BOOST_TEST(r.lines[8] == "rc=0");
+  auto regs = of_api(r, HUGESHIM_API_CUDA_HOST_REGISTER);
+  BOOST_REQUIRE_EQUAL(regs.size(), 1u);
+  BOOST_TEST((regs[0].flags & HUGESHIM_EVENT_FAILED) != 0u);
+  BOOST_TEST(regs[0].result == 1);
+  BOOST_TEST(regs[0].requested == 8 * kMiB);
+  BOOST_TEST(of_api(r, HUGESHIM_API_CUDA_HOST_UNREGISTER).empty());
+}
+
+BOOST_AUTO_TEST_CASE(substituted_memory_answers_as_native_memory_does) {
+  // The same program against the double without and with the shim (the
+  // double answers as the measured native runtime): identical answers for
+  // flags, device pointer, register/unregister at the base and inside, data.
+  const std::string script =
+      "alloc 20971520 0\nflags\ndevptr\nregister 2097152 0\nunregister\n"
+      "advance 6291456\nflags\ndevptr\nregister 2097152 0\nunregister\nadvance -6291456\n"
+      "write 20971520\ncheck 20971520\nfree\n";
+  AppRun native = run_app(kApp, script, cuda_env(), false);
+  AppRun shim = run_app(kApp, script, cuda_env(), true);
+  BOOST_TEST_INFO("shim stderr: " << shim.err);
+  BOOST_REQUIRE_EQUAL(native.status, 0);
+  BOOST_REQUIRE_EQUAL(shim.status, 0);
+  BOOST_REQUIRE_EQUAL(native.lines.size(), 14u);
+  BOOST_REQUIRE_EQUAL(shim.lines.size(), native.lines.size());
+  BOOST_TEST(field(native.lines[0], "rc") == field(shim.lines[0], "rc"));
+  for (size_t i = 1; i < native.lines.size(); ++i) {
+    if (native.lines[i].rfind("ptr=", 0) == 0) continue;  // addresses differ
+    BOOST_TEST(native.lines[i] == shim.lines[i], "line " << i);
+  }
+  BOOST_TEST(native.lines[1] == "rc=0 flags=2");  // proof the double answers as native
+  BOOST_TEST(native.lines[3] == "rc=1");
+  BOOST_TEST(native.lines[4] == "rc=1");
+  BOOST_TEST(of_api(shim, HUGESHIM_API_CUDA_HOST_ALLOC).size() == 1u);
+  BOOST_TEST((of_api(shim, HUGESHIM_API_CUDA_HOST_ALLOC)[0].flags & HUGESHIM_EVENT_REDIRECTED) != 0u);
+}
+
+BOOST_AUTO_TEST_CASE(requests_above_one_registration_are_pinned_natively) {
+  // HUGESHIM_REGISTER_CHUNK = 8 MiB: an 8 MiB request is substituted (one
+  // registration); 8 MiB + 1 byte (2 MiB-rounded: 10 MiB) and 16 MiB are
+  // forwarded with fallback register_limit.
+  AppRun r = run_app(kApp,
+                     "alloc 8388608 0\nfree\nalloc 8388609 0\nfree\n"
+                     "alloc 16777216 0\npagekb\nflags\nwrite 16777216\ncheck 16777216\ncalls\nfree\ncalls\n",
+                     cuda_env({{"HUGESHIM_REGISTER_CHUNK", "8M"}}));
+  BOOST_TEST_INFO("stderr: " << r.err);
+  BOOST_REQUIRE_EQUAL(r.status, 0);
+  BOOST_REQUIRE_EQUAL(r.lines.size(), 12u);
+  uint64_t p = hex(field(r.lines[4], "ptr"));
+  BOOST_TEST(field(r.lines[4], "rc") == "0");
+  BOOST_TEST(r.lines[5] == "kb=4");  // the runtime's own memory
+  BOOST_TEST(r.lines[6] == "rc=0 flags=2");
+  BOOST_TEST(r.lines[8] == "bad=0");
+  auto calls = parse_calls(r.lines[9]);
+  auto regs = only(calls, CUDART_DOUBLE_HOST_REGISTER);
+  BOOST_REQUIRE_EQUAL(regs.size(), 1u);  // the 8 MiB one only
+  BOOST_TEST(regs[0].size == 8 * kMiB);
+  auto allocs = only(calls, CUDART_DOUBLE_HOST_ALLOC);
+  BOOST_REQUIRE_EQUAL(allocs.size(), 2u);
+  BOOST_TEST(allocs[0].size == 8 * kMiB + 1);
+  BOOST_TEST(allocs[1].size == 16 * kMiB);
+  BOOST_TEST(allocs[1].ptr == p);
+  BOOST_TEST(r.lines[10] == "rc=0");
+  auto frees = only(parse_calls(r.lines[11]), CUDART_DOUBLE_FREE_HOST);
+  BOOST_REQUIRE_EQUAL(frees.size(), 2u);
+  BOOST_TEST(frees[1].ptr == p);
+  BOOST_TEST(frees[1].result == 0);
+
+  auto rec = of_api(r, HUGESHIM_API_CUDA_HOST_ALLOC);
+  BOOST_REQUIRE_EQUAL(rec.size(), 3u);
+  BOOST_TEST((rec[0].flags & HUGESHIM_EVENT_REDIRECTED) != 0u);
+  BOOST_TEST(rec[0].fallback == HUGESHIM_FALLBACK_NONE);
+  for (int i = 1; i < 3; ++i) {
+    BOOST_TEST((rec[i].flags & HUGESHIM_EVENT_REDIRECTED) == 0u);
+    BOOST_TEST((rec[i].flags & HUGESHIM_EVENT_FAILED) == 0u);  // the program got memory
+    BOOST_TEST(rec[i].fallback == HUGESHIM_FALLBACK_REGISTER_LIMIT);
+    BOOST_TEST(rec[i].result == 0);
+  }
+  BOOST_TEST(rec[2].address == p);
+  BOOST_TEST(rec[2].requested == 16 * kMiB);
+  BOOST_TEST(rec[2].page_bytes[HUGESHIM_PAGE_BASE] == 16 * kMiB);
+  auto free_rec = of_api(r, HUGESHIM_API_CUDA_FREE_HOST);
+  BOOST_REQUIRE_EQUAL(free_rec.size(), 3u);
+  BOOST_TEST(free_rec[2].requested == 16 * kMiB);  // the ledger knew the native allocation
 }
 
 BOOST_AUTO_TEST_CASE(cached_region_keeps_its_registration_for_reuse) {

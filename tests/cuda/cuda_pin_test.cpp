@@ -1,5 +1,7 @@
-// Chunked registration (shim/src/cuda_pin.cpp) against an in-process runtime
-// double: a CudaRuntime whose entry points record their calls.
+// Registration of a substituted region (shim/src/cuda_pin.cpp) against an
+// in-process runtime double: a CudaRuntime whose entry points record their
+// calls. One cudaHostRegister over the whole region, one cudaHostUnregister,
+// and the sticky error of a failed call cleared.
 #define BOOST_TEST_MODULE cuda_pin
 #include <boost/test/unit_test.hpp>
 
@@ -20,22 +22,19 @@ struct Call {
 
 // The runtime double's state (its entry points are plain functions).
 std::vector<Call> g_calls;
-int g_fail_at = -1;  // register call index that fails
-int g_registers = 0;
+cuda_error g_fail_with = kCudaSuccess;  // what register/unregister return
 cuda_error g_sticky = kCudaSuccess;
 
 cuda_error double_register(void* p, size_t size, unsigned flags) {
   g_calls.push_back({'r', reinterpret_cast<uintptr_t>(p), size, flags});
-  if (g_registers++ == g_fail_at) {
-    g_sticky = 2;
-    return 2;
-  }
-  return kCudaSuccess;
+  if (g_fail_with != kCudaSuccess) g_sticky = g_fail_with;
+  return g_fail_with;
 }
 
 cuda_error double_unregister(void* p) {
   g_calls.push_back({'u', reinterpret_cast<uintptr_t>(p), 0, 0});
-  return kCudaSuccess;
+  if (g_fail_with != kCudaSuccess) g_sticky = g_fail_with;
+  return g_fail_with;
 }
 
 cuda_error double_last_error() {
@@ -45,10 +44,9 @@ cuda_error double_last_error() {
   return e;
 }
 
-CudaRuntime runtime_double() {
+CudaRuntime runtime_double(cuda_error fail_with = kCudaSuccess) {
   g_calls.clear();
-  g_fail_at = -1;
-  g_registers = 0;
+  g_fail_with = fail_with;
   g_sticky = kCudaSuccess;
   CudaRuntime rt;
   rt.host_register = double_register;
@@ -62,63 +60,50 @@ char* const kBase = reinterpret_cast<char*>(uintptr_t{1} << 40);
 
 }  // namespace
 
-BOOST_AUTO_TEST_CASE(chunk_count_rounds_up) {
-  BOOST_TEST(chunk_count(0, 4 * kMiB) == 0u);
-  BOOST_TEST(chunk_count(1, 4 * kMiB) == 1u);
-  BOOST_TEST(chunk_count(4 * kMiB, 4 * kMiB) == 1u);
-  BOOST_TEST(chunk_count(4 * kMiB + 4096, 4 * kMiB) == 2u);
-  BOOST_TEST(chunk_count(size_t{512} << 30, size_t{1} << 30) == 512u);
+BOOST_AUTO_TEST_CASE(one_call_covers_the_whole_region_with_the_flags) {
+  CudaRuntime rt = runtime_double();
+  // Larger than the old 1 GiB pieces: still one call (no memory is touched).
+  const size_t length = (size_t{3} << 30) + 6 * kMiB;
+  BOOST_TEST(cuda_register_region(rt, kBase, length, 3) == kCudaSuccess);
+  BOOST_REQUIRE(g_calls.size() == 1u);
+  BOOST_TEST(g_calls[0].op == 'r');
+  BOOST_TEST(g_calls[0].ptr == reinterpret_cast<uintptr_t>(kBase));
+  BOOST_TEST(g_calls[0].size == length);
+  BOOST_TEST(g_calls[0].flags == 3u);
 }
 
-BOOST_AUTO_TEST_CASE(registers_each_piece_with_the_flags_and_a_short_tail) {
-  CudaRuntime rt = runtime_double();
-  uint32_t done = 0;
-  cuda_error e = cuda_register_chunked(rt, kBase, 10 * kMiB, 4 * kMiB, 3, &done);
-  BOOST_TEST(e == kCudaSuccess);
-  BOOST_TEST(done == 3u);
-  BOOST_REQUIRE(g_calls.size() == 3u);
-  size_t sizes[] = {4 * kMiB, 4 * kMiB, 2 * kMiB};
-  for (int i = 0; i < 3; ++i) {
-    BOOST_TEST(g_calls[i].op == 'r');
-    BOOST_TEST(g_calls[i].ptr == reinterpret_cast<uintptr_t>(kBase + i * 4 * kMiB));
-    BOOST_TEST(g_calls[i].size == sizes[i]);
-    BOOST_TEST(g_calls[i].flags == 3u);
-  }
-}
-
-BOOST_AUTO_TEST_CASE(failed_piece_undoes_the_done_pieces_and_clears_the_sticky_error) {
-  CudaRuntime rt = runtime_double();
-  g_fail_at = 2;
-  uint32_t done = 99;
-  cuda_error e = cuda_register_chunked(rt, kBase, 16 * kMiB, 4 * kMiB, 0, &done);
-  BOOST_TEST(e == 2);
-  BOOST_TEST(done == 0u);
-  // r r r(fails) e u u: the error is cleared, both done pieces unregistered.
-  BOOST_REQUIRE(g_calls.size() == 6u);
-  BOOST_TEST(g_calls[2].op == 'r');
-  BOOST_TEST(g_calls[3].op == 'e');
-  BOOST_TEST(g_calls[4].op == 'u');
-  BOOST_TEST(g_calls[4].ptr == reinterpret_cast<uintptr_t>(kBase));
-  BOOST_TEST(g_calls[5].op == 'u');
-  BOOST_TEST(g_calls[5].ptr == reinterpret_cast<uintptr_t>(kBase + 4 * kMiB));
+BOOST_AUTO_TEST_CASE(failed_registration_clears_the_sticky_error_and_undoes_nothing) {
+  CudaRuntime rt = runtime_double(2);
+  BOOST_TEST(cuda_register_region(rt, kBase, 16 * kMiB, 0) == 2);
+  // r e: nothing was registered, so nothing is unregistered.
+  BOOST_REQUIRE(g_calls.size() == 2u);
+  BOOST_TEST(g_calls[0].op == 'r');
+  BOOST_TEST(g_calls[1].op == 'e');
   BOOST_TEST(g_sticky == kCudaSuccess);
 }
 
-BOOST_AUTO_TEST_CASE(first_piece_failing_unregisters_nothing) {
+BOOST_AUTO_TEST_CASE(unregistration_is_one_call_at_the_base) {
   CudaRuntime rt = runtime_double();
-  g_fail_at = 0;
-  uint32_t done = 0;
-  BOOST_TEST(cuda_register_chunked(rt, kBase, 8 * kMiB, 4 * kMiB, 0, &done) == 2);
-  BOOST_REQUIRE(g_calls.size() == 2u);
-  BOOST_TEST(g_calls[1].op == 'e');
+  BOOST_TEST(cuda_unregister_region(rt, kBase) == kCudaSuccess);
+  BOOST_REQUIRE(g_calls.size() == 1u);
+  BOOST_TEST(g_calls[0].op == 'u');
+  BOOST_TEST(g_calls[0].ptr == reinterpret_cast<uintptr_t>(kBase));
 }
 
-BOOST_AUTO_TEST_CASE(unregister_visits_every_piece_start) {
+BOOST_AUTO_TEST_CASE(failed_unregistration_reports_and_clears_the_error) {
+  CudaRuntime rt = runtime_double(4);  // e.g. the context is gone at exit
+  BOOST_TEST(cuda_unregister_region(rt, kBase) == 4);
+  BOOST_REQUIRE(g_calls.size() == 2u);
+  BOOST_TEST(g_calls[1].op == 'e');
+  BOOST_TEST(g_sticky == kCudaSuccess);
+}
+
+BOOST_AUTO_TEST_CASE(success_leaves_the_error_state_alone) {
+  // A pending error that is not ours must not be consumed by a good call.
   CudaRuntime rt = runtime_double();
-  BOOST_TEST(cuda_unregister_chunked(rt, kBase, 4 * kMiB, 3) == kCudaSuccess);
-  BOOST_REQUIRE(g_calls.size() == 3u);
-  for (int i = 0; i < 3; ++i) {
-    BOOST_TEST(g_calls[i].op == 'u');
-    BOOST_TEST(g_calls[i].ptr == reinterpret_cast<uintptr_t>(kBase + i * 4 * kMiB));
-  }
+  g_sticky = 700;
+  BOOST_TEST(cuda_register_region(rt, kBase, 2 * kMiB, 0) == kCudaSuccess);
+  BOOST_TEST(cuda_unregister_region(rt, kBase) == kCudaSuccess);
+  BOOST_TEST(g_calls.size() == 2u);
+  BOOST_TEST(g_sticky == 700);
 }

@@ -49,7 +49,6 @@ std::vector<hugeshim_ring_record> drain_dir(const std::string& dir) {
 hugeshim_test::Env cuda_env(hugeshim_test::Env extra) {
   hugeshim_test::Env env = {{"HUGESHIM_RING", "on"},
                             {"HUGESHIM_MIN_SIZE", "4M"},
-                            {"HUGESHIM_REGISTER_CHUNK", "8M"},
                             {"HUGESHIM_PAGES", "2M"},
                             {"HUGESHIM_CACHE", "0"},
                             {"HUGESHIM_INTERCEPT", "malloc,cuda"},

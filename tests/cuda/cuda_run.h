@@ -26,9 +26,10 @@ struct AppRun {
   std::vector<hugeshim_ring_record> records;  // every record of every ring written
 };
 
-// Shim settings of the CUDA tests: 4 MiB threshold, 8 MiB registration
-// pieces, 2 MiB pages, no cache, malloc and CUDA intercepted (mmap not, so
-// an anonymous mmap is foreign memory), telemetry into a fresh directory.
+// Shim settings of the CUDA tests: 4 MiB threshold, the default
+// registration limit, 2 MiB pages, no cache, malloc and CUDA intercepted
+// (mmap not, so an anonymous mmap is foreign memory), telemetry into a fresh
+// directory.
 hugeshim_test::Env cuda_env(hugeshim_test::Env extra = {});
 
 // Runs bin/<app> with `script` on stdin (preloading the shim unless

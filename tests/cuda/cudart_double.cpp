@@ -4,10 +4,14 @@
 // exactly as against the real libcudart.so.N. Pinned memory is imitated with
 // mlock; every call is recorded for the tests to inspect.
 //
-// Semantics follow the real runtime where tests depend on them: overlapping
-// registrations fail with 712, unregistering an unknown pointer with 713,
-// cudaHostGetFlags works only on cudaHostAlloc memory, errors are remembered
-// for cudaGetLastError (which clears them) and cudaPeekAtLastError.
+// Semantics follow the real runtime where tests depend on them (measured on
+// an H200, driver 580.159.04, where noted): overlapping registrations fail
+// with 712; cudaHostRegister and cudaHostUnregister of cudaHostAlloc memory
+// fail with 1 (measured); unregistering an unknown pointer fails with 713;
+// cudaHostGetFlags works only on cudaHostAlloc memory and reports Mapped
+// whatever was asked (unified addressing; measured for flags 0); errors are
+// remembered for cudaGetLastError (which clears them) and
+// cudaPeekAtLastError.
 #include "cudart_double.h"
 
 #include <cstring>
@@ -126,7 +130,9 @@ cudaError_t cudaHostRegister(void* ptr, size_t size, unsigned int flags) {
     return record(s, CUDART_DOUBLE_HOST_REGISTER, ptr, size, flags, s.fail_register_error);
   uintptr_t a = reinterpret_cast<uintptr_t>(ptr);
   if (!ptr || size == 0) return record(s, CUDART_DOUBLE_HOST_REGISTER, ptr, size, flags, kInvalidValue);
-  if (find_overlap(s.registrations, a, size) || find_overlap(s.allocs, a, size))
+  if (find_overlap(s.allocs, a, size))
+    return record(s, CUDART_DOUBLE_HOST_REGISTER, ptr, size, flags, kInvalidValue);
+  if (find_overlap(s.registrations, a, size))
     return record(s, CUDART_DOUBLE_HOST_REGISTER, ptr, size, flags, kAlreadyRegistered);
   Range* slot = free_slot(s.registrations);
   if (!slot || mlock(ptr, size) != 0)
@@ -146,6 +152,8 @@ cudaError_t cudaHostUnregister(void* ptr) {
       r = Range{};
       return record(s, CUDART_DOUBLE_HOST_UNREGISTER, ptr, size, 0, kSuccess);
     }
+  if (find_containing(s.allocs, ptr))
+    return record(s, CUDART_DOUBLE_HOST_UNREGISTER, ptr, 0, 0, kInvalidValue);
   return record(s, CUDART_DOUBLE_HOST_UNREGISTER, ptr, 0, 0, kNotRegistered);
 }
 
@@ -155,8 +163,8 @@ cudaError_t cudaHostGetFlags(unsigned int* flags, void* ptr) {
   if (s.no_device_error) return record(s, CUDART_DOUBLE_HOST_GET_FLAGS, ptr, 0, 0, s.no_device_error);
   Range* r = find_containing(s.allocs, ptr);
   if (!r || !flags) return record(s, CUDART_DOUBLE_HOST_GET_FLAGS, ptr, 0, 0, kInvalidValue);
-  *flags = r->flags;
-  return record(s, CUDART_DOUBLE_HOST_GET_FLAGS, ptr, 0, r->flags, kSuccess);
+  *flags = r->flags | kRegisterMapped;  // cudaHostAllocMapped: the same bit
+  return record(s, CUDART_DOUBLE_HOST_GET_FLAGS, ptr, 0, *flags, kSuccess);
 }
 
 cudaError_t cudaHostGetDevicePointer(void** device, void* host, unsigned int flags) {
