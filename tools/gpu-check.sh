@@ -9,9 +9,12 @@
 # case once natively and once with LD_PRELOAD=libhugeshim.so:
 #   - cudaHostAlloc of 1, 4, 16 GiB: allocation and free time, H2D and D2H
 #     bandwidth, data round trip checked word by word (host and device)
-#   - copies and zero-copy reads across every registration chunk boundary of
-#     a 3 GiB allocation, and what cudaHostGetFlags, cudaHostGetDevicePointer,
-#     cudaPointerGetAttributes, cudaHostRegister/Unregister say about it
+#   - copies and zero-copy reads of 64 MiB windows across the 1 GiB offsets
+#     of one 3 GiB allocation, and what cudaHostGetFlags,
+#     cudaHostGetDevicePointer, cudaPointerGetAttributes and
+#     cudaHostRegister/Unregister (with the last error each leaves) say about it
+#   - a 4 GiB cudaHostAlloc under the shim with HUGESHIM_REGISTER_CHUNK=1GiB:
+#     above the registration limit, so pinned natively (fallback register_limit)
 #   - p50/p99/max of a small H2D copy + kernel launch loop on another thread
 #     while a 16 GiB cudaHostAlloc runs
 #   - PyTorch torch.empty(2**k, dtype=torch.uint8, pin_memory=True), k = 30..34,
@@ -40,7 +43,6 @@ NOTES=$OUTDIR/notes.txt
 exec > >(tee -a "$OUTDIR/gpu-check.log") 2>&1
 
 GiB=$((1 << 30))
-CHUNK=$((1 << 30))          # HUGESHIM_REGISTER_CHUNK used by the shim runs
 POOL_PAGES=${GPU_CHECK_POOL_PAGES:-9216}  # 18 GiB of 2 MiB pages: one 16 GiB region + slack
 
 elapsed() { echo $(($(date +%s) - START)); }
@@ -211,7 +213,7 @@ fi
 [[ -n "$SHIM" && -f "$SHIM" ]] && echo "shim: $SHIM" || { note "no shim library: shim rows are skipped"; SHIM=""; }
 
 BENCH=$BUILD/bin/pinned_bench
-if [[ -x "$BENCH" ]] && "$BENCH" 2>&1 | grep -q usage; then
+if [[ -x "$BENCH" ]] && "$BENCH" 2>&1 | grep -q "windows BYTES STEP"; then  # a current build
   echo "using prebuilt $BENCH"
 else
   arch=(-arch=native)
@@ -230,8 +232,9 @@ echo "build done at t=$(elapsed)s"
 RING_DIR=$OUTDIR/rings
 ((${#RING_DIR} < 190)) || RING_DIR=/tmp/gpu-check-rings-$$
 mkdir -p "$RING_DIR"
-shim_env=(env LD_PRELOAD="$SHIM" "HUGESHIM_PAGES=2M,thp" "HUGESHIM_REGISTER_CHUNK=$CHUNK"
-  HUGESHIM_RING_DIR="$RING_DIR" HUGESHIM_LOG=warn)
+# The shim runs use the default HUGESHIM_REGISTER_CHUNK: every allocation here
+# is substituted and registered with one cudaHostRegister.
+shim_env=(env LD_PRELOAD="$SHIM" "HUGESHIM_PAGES=2M,thp" HUGESHIM_RING_DIR="$RING_DIR" HUGESHIM_LOG=warn)
 native_env=(env)
 
 # both LABEL ESTIMATE TIMEOUT CMD...: native, then shim.
@@ -263,10 +266,16 @@ if [[ -x "$BENCH" ]]; then
   section "small-copy loop during a concurrent 16 GiB pin"
   both "stall 16 GiB" 25 120 "$BENCH" stall $((16 * GiB))
 
-  section "copies across registration chunk boundaries (3 GiB, chunk $((CHUNK / GiB)) GiB)"
-  both "boundary" 10 60 "$BENCH" boundary $((3 * GiB)) $CHUNK
+  section "copies and zero-copy reads of windows across 1 GiB offsets of one 3 GiB allocation"
+  both "windows 3 GiB" 10 60 "$BENCH" windows $((3 * GiB)) $GiB
+
+  if [[ -n "$SHIM" ]]; then
+    section "cudaHostAlloc 4 GiB above HUGESHIM_REGISTER_CHUNK=1GiB (pinned natively)"
+    run_step 15 90 "alloc 4 GiB shim, register limit 1 GiB" "${shim_env[@]}" HUGESHIM_REGISTER_CHUNK=1GiB \
+      PINNED_BENCH_RUN=shim-register-limit "$BENCH" alloc $((4 * GiB))
+  fi
 else
-  note "no pinned_bench: cudaHostAlloc, stall and boundary rows skipped"
+  note "no pinned_bench: cudaHostAlloc, stall and windows rows skipped"
 fi
 
 if [[ -n "$PY" ]]; then

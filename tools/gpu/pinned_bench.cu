@@ -1,13 +1,16 @@
 // Pinned host memory measurements for tools/gpu-check.sh. Linked against the
 // shared cudart (-cudart shared) so LD_PRELOAD=libhugeshim.so can interpose.
 // Each mode prints one JSON object on stdout; the script runs it once natively
-// and once under the shim and compares.
+// and once under the shim and compares. The "run" field is "shim" when
+// LD_PRELOAD names hugeshim, else "native"; PINNED_BENCH_RUN overrides it.
 //
 //   pinned_bench alloc BYTES            cudaHostAlloc/cudaFreeHost time, H2D/D2H
 //                                       bandwidth, round-trip check
-//   pinned_bench boundary BYTES CHUNK   copies and zero-copy reads across every
-//                                       registration chunk boundary, and the
-//                                       API semantics seen on the memory
+//   pinned_bench windows BYTES STEP     copies and zero-copy reads of 64 MiB
+//                                       windows centred on every multiple of
+//                                       STEP inside one allocation, and the API
+//                                       semantics seen on the memory (answers
+//                                       and the last-error state they leave)
 //   pinned_bench stall BYTES            p50/p99/max of a small H2D + kernel loop
 //                                       on another thread while BYTES are pinned
 #include <cuda_runtime.h>
@@ -126,7 +129,9 @@ double copy_gbps(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, 
   return bytes / (best * 1e-3) / 1e9;
 }
 
-const char* shim_label() {
+const char* run_label() {
+  const char* run = getenv("PINNED_BENCH_RUN");
+  if (run && *run) return run;
   const char* p = getenv("LD_PRELOAD");
   return p && strstr(p, "hugeshim") ? "shim" : "native";
 }
@@ -159,12 +164,15 @@ int mode_alloc(size_t bytes) {
   printf("{\"test\":\"alloc\",\"run\":\"%s\",\"bytes\":%zu,\"alloc_s\":%.6f,\"free_s\":%.6f,"
          "\"fill_s\":%.6f,\"h2d_gbps\":%.3f,\"d2h_gbps\":%.3f,\"mismatches\":%llu,"
          "\"get_flags_rc\":%d,\"flags\":%u}\n",
-         shim_label(), bytes, alloc_s, free_s, fill_s, h2d, d2h,
+         run_label(), bytes, alloc_s, free_s, fill_s, h2d, d2h,
          device_bad + static_cast<unsigned long long>(host_bad), static_cast<int>(fe), flags);
   return 0;
 }
 
-int mode_boundary(size_t bytes, size_t chunk) {
+// A window that straddles offset k * step must come back intact, by copy and
+// by a kernel reading the host memory in place: one allocation behaves as one
+// piece of pinned memory wherever a copy starts and ends.
+int mode_windows(size_t bytes, size_t step) {
   check(cudaFree(nullptr), "context");
   int dev = 0, host_ptr_ok = -1;
   cudaGetDevice(&dev);
@@ -177,8 +185,8 @@ int mode_boundary(size_t bytes, size_t chunk) {
   void* d = nullptr;
   check(cudaMalloc(&d, window), "cudaMalloc");
   unsigned long long copy_bad = 0, zero_copy_bad = 0;
-  int boundaries = 0;
-  for (size_t b = chunk; b + window / 2 <= bytes; b += chunk, ++boundaries) {
+  int windows = 0;
+  for (size_t b = step; b + window / 2 <= bytes; b += step, ++windows) {
     size_t start = b - window / 2;
     char* hp = static_cast<char*>(h) + start;
     check(cudaMemcpy(d, hp, window, cudaMemcpyHostToDevice), "H2D window");
@@ -193,31 +201,38 @@ int mode_boundary(size_t bytes, size_t chunk) {
       zero_copy_bad += window / 8;
     cudaGetLastError();
   }
-  // What the API says about the memory (must match native).
+  // What the API says about the memory (must match native), at an interior
+  // pointer where it matters. cudaGetLastError after each call both clears
+  // the state and, for register/unregister, reports what the call left.
+  char* inside = static_cast<char*>(h) + step;
   unsigned flags = 99;
   int flags_rc = cudaHostGetFlags(&flags, h);
   cudaGetLastError();
   void* dp = nullptr;
-  int devptr_rc = cudaHostGetDevicePointer(&dp, static_cast<char*>(h) + chunk, 0);
+  int devptr_rc = cudaHostGetDevicePointer(&dp, inside, 0);
   cudaGetLastError();
   cudaPointerAttributes attr{};
-  int attr_rc = cudaPointerGetAttributes(&attr, static_cast<char*>(h) + chunk);
+  int attr_rc = cudaPointerGetAttributes(&attr, inside);
   cudaGetLastError();
   int rereg_rc = cudaHostRegister(h, 2u << 20, 0);
+  int rereg_last = cudaGetLastError();
   if (rereg_rc == cudaSuccess) cudaHostUnregister(h);
   cudaGetLastError();
   int unreg_rc = cudaHostUnregister(h);
-  cudaGetLastError();
+  int unreg_last = cudaGetLastError();
+  int unreg_inside_rc = cudaHostUnregister(inside);
+  int unreg_inside_last = cudaGetLastError();
   int free_rc = cudaFreeHost(h);
   cudaFree(d);
-  printf("{\"test\":\"boundary\",\"run\":\"%s\",\"bytes\":%zu,\"chunk\":%zu,\"boundaries\":%d,"
+  printf("{\"test\":\"windows\",\"run\":\"%s\",\"bytes\":%zu,\"step\":%zu,\"windows\":%d,"
          "\"copy_mismatches\":%llu,\"zero_copy_mismatches\":%llu,\"can_use_host_ptr\":%d,"
          "\"get_flags_rc\":%d,\"flags\":%u,\"devptr_rc\":%d,\"devptr_is_hostptr\":%d,"
-         "\"attr_rc\":%d,\"attr_type\":%d,\"register_again_rc\":%d,\"unregister_rc\":%d,"
-         "\"free_rc\":%d}\n",
-         shim_label(), bytes, chunk, boundaries, copy_bad, zero_copy_bad, host_ptr_ok, flags_rc,
-         flags, devptr_rc, dp == static_cast<char*>(h) + chunk, attr_rc,
-         static_cast<int>(attr.type), rereg_rc, unreg_rc, free_rc);
+         "\"attr_rc\":%d,\"attr_type\":%d,\"register_again_rc\":%d,\"register_again_last_error\":%d,"
+         "\"unregister_rc\":%d,\"unregister_last_error\":%d,\"unregister_inside_rc\":%d,"
+         "\"unregister_inside_last_error\":%d,\"free_rc\":%d}\n",
+         run_label(), bytes, step, windows, copy_bad, zero_copy_bad, host_ptr_ok, flags_rc, flags,
+         devptr_rc, dp == inside, attr_rc, static_cast<int>(attr.type), rereg_rc, rereg_last,
+         unreg_rc, unreg_last, unreg_inside_rc, unreg_inside_last, free_rc);
   return 0;
 }
 
@@ -287,7 +302,7 @@ int mode_stall(size_t bytes) {
   printf("{\"test\":\"stall\",\"run\":\"%s\",\"bytes\":%zu,\"pin_s\":%.6f,\"free_s\":%.6f,"
          "\"base_n\":%zu,\"base_p50_us\":%.1f,\"base_p99_us\":%.1f,\"during_n\":%zu,"
          "\"p50_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f}\n",
-         shim_label(), bytes, pin1 - pin0, free_s, b.n, b.p50 * 1e6, b.p99 * 1e6, d.n,
+         run_label(), bytes, pin1 - pin0, free_s, b.n, b.p50 * 1e6, b.p99 * 1e6, d.n,
          d.p50 * 1e6, d.p99 * 1e6, d.max * 1e6);
   cudaFreeHost(hs);
   cudaFree(ds);
@@ -298,9 +313,9 @@ int mode_stall(size_t bytes) {
 
 int main(int argc, char** argv) {
   if (argc >= 3 && !strcmp(argv[1], "alloc")) return mode_alloc(strtoull(argv[2], nullptr, 0));
-  if (argc >= 4 && !strcmp(argv[1], "boundary"))
-    return mode_boundary(strtoull(argv[2], nullptr, 0), strtoull(argv[3], nullptr, 0));
+  if (argc >= 4 && !strcmp(argv[1], "windows"))
+    return mode_windows(strtoull(argv[2], nullptr, 0), strtoull(argv[3], nullptr, 0));
   if (argc >= 3 && !strcmp(argv[1], "stall")) return mode_stall(strtoull(argv[2], nullptr, 0));
-  fprintf(stderr, "usage: %s alloc BYTES | boundary BYTES CHUNK | stall BYTES\n", argv[0]);
+  fprintf(stderr, "usage: %s alloc BYTES | windows BYTES STEP | stall BYTES\n", argv[0]);
   return 64;
 }
