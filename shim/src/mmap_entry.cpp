@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstdarg>
 #include <cstdlib>
+#include <cstring>
 
 #include "backing.h"
 #include "bootstrap.h"
@@ -111,15 +112,16 @@ void* map_anon(void* addr, size_t len, int prot, int flags, int fd, off_t off, v
 
   if (g_mmap_hugetlb && !addr && prot == (PROT_READ | PROT_WRITE) && !(flags & MAP_NORESERVE)) {
     size_t huge = 0;
+    uintptr_t huge_lo = 0;
     mmap_table_lock();
     bool room = mmap_table_free() > 0;  // hugetlb ranges must be tracked
     mmap_table_unlock();
-    int err = room ? layout_map_hugetlb(mapped, &base, &huge) : ENOSPC;
+    int err = room ? layout_map_hugetlb(mapped, &base, &huge_lo, &huge) : ENOSPC;
     if (!err) {
       range.kind = MapKind::hugetlb;
       range.rest_thp = false;
-      range.huge_lo = base;
-      range.huge_hi = base + huge;
+      range.huge_lo = huge_lo;
+      range.huge_hi = huge_lo + huge;
       ev.page_bytes[HUGESHIM_PAGE_2M] = huge;
       ev.page_bytes[HUGESHIM_PAGE_BASE] = mapped - huge;
     } else {
@@ -155,17 +157,24 @@ void* map_anon(void* addr, size_t len, int prot, int flags, int fd, off_t off, v
   if (base && !finish_mapping(base, mapped, prot, flags, &ev)) {
     os_munmap(as_ptr(base), mapped);
     base = 0;
+    ev.fallback = HUGESHIM_FALLBACK_LOCK_FAILED;
+  }
+  if (!base && ev.fallback == HUGESHIM_FALLBACK_NONE) ev.fallback = HUGESHIM_FALLBACK_MMAP_ERROR;
+  // HUGESHIM_ON_FALLBACK=fail: the first rung or nothing, as for malloc. A
+  // call the kernel itself must answer (MAP_LOCKED refused, the shim's own
+  // mapping refused) still gets the kernel's answer.
+  if (g_options.on_fallback == OnFallback::fail && ev.fallback != HUGESHIM_FALLBACK_NONE &&
+      ev.fallback != HUGESHIM_FALLBACK_MMAP_ERROR && ev.fallback != HUGESHIM_FALLBACK_LOCK_FAILED) {
+    if (base) os_munmap(as_ptr(base), mapped);
+    ev.flags |= HUGESHIM_EVENT_FAILED;
+    ev.result = -1;
+    ev.err = ENOMEM;
+    memset(ev.page_bytes, 0, sizeof ev.page_bytes);
+    telemetry_emit(ev);
+    errno = ENOMEM;
+    return MAP_FAILED;
   }
   if (!base) {
-    if (ev.fallback == HUGESHIM_FALLBACK_NONE) ev.fallback = HUGESHIM_FALLBACK_MMAP_ERROR;
-    if (g_options.on_fallback == OnFallback::fail && ev.fallback != HUGESHIM_FALLBACK_MMAP_ERROR) {
-      ev.flags |= HUGESHIM_EVENT_FAILED;
-      ev.result = -1;
-      ev.err = ENOMEM;
-      telemetry_emit(ev);
-      errno = ENOMEM;
-      return MAP_FAILED;
-    }
     // Whatever the shim could not do, the kernel answers as it would have.
     errno = saved;
     void* p = os_mmap(addr, len, prot, flags, fd, off);

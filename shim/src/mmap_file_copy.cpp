@@ -61,8 +61,9 @@ void* reader(void* arg) {
   return nullptr;
 }
 
-// Fills [dst, dst + len) from the file with up to `threads` readers, each a
-// 2 MiB aligned share, so that readers fault disjoint huge pages.
+// Fills [dst, dst + len) from the file with up to `threads` readers, whose
+// shares end on 2 MiB boundaries of the address space, so that readers fault
+// disjoint huge pages.
 int parallel_read(int fd, unsigned char* dst, size_t len, off_t off, unsigned threads) {
   unsigned n = threads < 1 ? 1 : threads > kMaxReaders ? kMaxReaders : threads;
   size_t share = round_up((len + n - 1) / n, kMapHuge);
@@ -70,8 +71,11 @@ int parallel_read(int fd, unsigned char* dst, size_t len, off_t off, unsigned th
   pthread_t tids[kMaxReaders];
   bool started[kMaxReaders] = {};
   unsigned used = 0;
-  for (size_t at = 0; at < len && used < n; at += share, ++used) {
-    jobs[used] = ReadJob{fd, dst + at, at + share > len ? len - at : share, off + static_cast<off_t>(at), 0};
+  for (size_t at = 0; at < len && used < n; ++used) {
+    size_t end = round_up(as_addr(dst) + at + share, kMapHuge) - as_addr(dst);
+    if (end > len || used + 1 == n) end = len;
+    jobs[used] = ReadJob{fd, dst + at, end - at, off + static_cast<off_t>(at), 0};
+    at = end;
     if (used > 0) started[used] = pthread_create(&tids[used], nullptr, reader, &jobs[used]) == 0;
   }
   read_range(&jobs[0]);
@@ -148,13 +152,13 @@ bool file_copy_map(size_t len, int flags, int fd, off_t off, void* caller, void*
   }
 
   size_t mapped = round_up(len, kMapPage);
-  uintptr_t base = 0;
+  uintptr_t base = 0, huge_lo = 0;
   size_t huge = 0;
   MapKind kind = (flags & MAP_TYPE) == MAP_SHARED ? MapKind::file_shared : MapKind::file_private;
   bool want_hugetlb = g_options.ladder_has(Rung::hugetlb_2m) && mapped >= kMapHuge;
   if (want_hugetlb) {
     int err = backing_hugetlb_available(kPage2M) * kMapHuge >= round_down(mapped, kMapHuge)
-                  ? layout_map_hugetlb(mapped, &base, &huge)
+                  ? layout_map_hugetlb(mapped, &base, &huge_lo, &huge)
                   : ENOMEM;
     if (err) {
       ev.fallback = err == ENOMEM ? HUGESHIM_FALLBACK_POOL_EMPTY : HUGESHIM_FALLBACK_MMAP_ERROR;
@@ -190,7 +194,7 @@ bool file_copy_map(size_t len, int flags, int fd, off_t off, void* caller, void*
   bool tracked = false;
   if (!err && os_mprotect(as_ptr(base), mapped, PROT_READ) == 0) {
     mmap_table_lock();
-    tracked = mmap_table_insert(MappedRange{base, base + mapped, base, base + huge, PROT_READ, kind, true, huge == 0});
+    tracked = mmap_table_insert(MappedRange{base, base + mapped, huge_lo, huge_lo + huge, PROT_READ, kind, true, huge == 0});
     mmap_table_unlock();
   }
   if (!tracked) {

@@ -36,31 +36,32 @@ int layout_map_thp(size_t len, int prot, int flags, uintptr_t phase, uintptr_t* 
   });
 }
 
-int layout_map_hugetlb(size_t len, uintptr_t* out, size_t* huge_bytes) {
+int layout_map_hugetlb(size_t len, uintptr_t* out, uintptr_t* huge_lo, size_t* huge_bytes) {
   return keeping_errno([&] {
-    size_t body = round_down(len, kMapHuge);
+    size_t body = round_down(len, kMapHuge), head = len - body;
     if (body == 0) return EINVAL;
-    size_t span = len + kMapHuge;
-    void* raw = os_mmap(nullptr, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (raw == MAP_FAILED) return errno;
-    uintptr_t lo = as_addr(raw), start = round_up(lo, kMapHuge);
-    void* huge = os_mmap(as_ptr(start), body, PROT_READ | PROT_WRITE,
-                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_HUGETLB | (21 << MAP_HUGE_SHIFT), -1, 0);
-    if (huge == MAP_FAILED) {
-      int err = errno;
-      os_munmap(raw, span);
-      return err;
+    // The kernel aligns a hugetlb mapping to its page size by itself. No
+    // MAP_FIXED anywhere: a MAP_FIXED that fails may already have unmapped
+    // its range, and another thread's new mapping could land in that hole
+    // before a cleanup unmaps it again.
+    void* huge = os_mmap(nullptr, body, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | (21 << MAP_HUGE_SHIFT), -1, 0);
+    if (huge == MAP_FAILED) return errno;
+    uintptr_t h = as_addr(huge);
+    if (head) {
+      // Base pages just below the body: new mappings are placed top-down, so
+      // the space under one is usually free. NOREPLACE never unmaps anything.
+      void* p = os_mmap(as_ptr(h - head), head, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+      if (p != as_ptr(h - head)) {
+        int err = p == MAP_FAILED ? errno : EEXIST;
+        if (p != MAP_FAILED) os_munmap(p, head);  // a kernel that took it as a hint
+        os_munmap(huge, body);
+        return err;
+      }
     }
-    if (len > body &&
-        os_mmap(as_ptr(start + body), len - body, PROT_READ | PROT_WRITE,
-                MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED) {
-      int err = errno;
-      os_munmap(raw, span);
-      return err;
-    }
-    if (start > lo) os_munmap(raw, start - lo);
-    os_munmap(as_ptr(start + len), lo + span - (start + len));
-    *out = start;
+    *out = h - head;
+    *huge_lo = h;
     *huge_bytes = body;
     return 0;
   });

@@ -18,11 +18,12 @@ namespace hugeshim {
 // by 2 MiB and unmaps the head and tail. *advise_err: the advice's errno.
 int layout_map_thp(size_t len, int prot, int flags, uintptr_t phase, uintptr_t* out, int* advise_err);
 
-// Maps len bytes read/write: a 2 MiB aligned hugetlb body of floor(len / 2 MiB)
-// pages, reserved from the pool now (no MAP_NORESERVE: a short pool is a clean
-// ENOMEM, never a later SIGBUS), then base pages for the rest.
-// *huge_bytes: the hugetlb part.
-int layout_map_hugetlb(size_t len, uintptr_t* out, size_t* huge_bytes);
+// Maps len bytes read/write: base pages for len mod 2 MiB, then a 2 MiB aligned
+// hugetlb body of floor(len / 2 MiB) pages, reserved from the pool now (no
+// MAP_NORESERVE: a short pool is a clean ENOMEM, never a later SIGBUS).
+// *out: the start; the body is [*huge_lo, *huge_lo + *huge_bytes). EEXIST when
+// the base-page head has no room below the body.
+int layout_map_hugetlb(size_t len, uintptr_t* out, uintptr_t* huge_lo, size_t* huge_bytes);
 
 // Replaces the 2 MiB hugetlb page at `page` by base pages with the same
 // contents and protection (copy into a fresh mapping, which is then moved

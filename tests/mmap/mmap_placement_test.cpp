@@ -69,6 +69,17 @@ BOOST_AUTO_TEST_CASE(anonymous_64m_lands_on_hugetlb_when_2m_is_asked) {
   BOOST_CHECK_EQUAL(probe.finish(), 0);
 }
 
+BOOST_AUTO_TEST_CASE(a_length_off_the_2m_grid_gets_base_pages_for_the_rest_only) {
+  HugePool pool(64);
+  MmapProbe probe(with_shim({{"HUGESHIM_PAGES", "2M,thp"}}));
+  uint64_t a = map_and_touch(probe, "64M+12K");
+  SmapsSummary s = smaps_range(probe.pid(), a, 64 * kMiB + 12 * 1024);
+  BOOST_CHECK_EQUAL(s.hugetlb_kb, 64 * 1024u);
+  BOOST_CHECK_EQUAL(s.kb_by_page_size[4], 12u);  // exactly the remainder, no waste
+  BOOST_CHECK_EQUAL(probe.ask("sum a 12K"), probe.ask("sum a+64M 12K"));
+  BOOST_CHECK_EQUAL(probe.finish(), 0);
+}
+
 BOOST_AUTO_TEST_CASE(anonymous_1g_lands_on_hugetlb_from_a_512_page_pool) {
   HugePool pool(512);
   long free_before = pool.free_pages();
@@ -143,10 +154,17 @@ BOOST_AUTO_TEST_CASE(an_empty_pool_falls_back_to_thp_then_to_the_kernel) {
     BOOST_CHECK_EQUAL(probe.ask("sum a 4K"), probe.ask("sum a+4K 4K"));
     BOOST_CHECK_EQUAL(probe.finish(), 0);
   }
-  {
-    MmapProbe probe(with_shim({{"HUGESHIM_PAGES", "2M"}, {"HUGESHIM_ON_FALLBACK", "fail"}}));
+  for (const char* pages : {"2M", "2M,thp"}) {
+    // The first rung or nothing, as for malloc.
+    MmapProbe probe(with_shim({{"HUGESHIM_PAGES", pages}, {"HUGESHIM_ON_FALLBACK", "fail"}}));
     BOOST_CHECK_EQUAL(probe.ask("map a 64M rw"), "err 12");
     BOOST_CHECK_EQUAL(probe.ask("map a 1M rw"), "ok");  // below the threshold: untouched
+    BOOST_CHECK_EQUAL(probe.finish(), 0);
+  }
+  {
+    MmapProbe probe(with_shim({{"HUGESHIM_PAGES", "thp"}, {"HUGESHIM_ON_FALLBACK", "fail"}}));
+    BOOST_CHECK_EQUAL(probe.ask("map a 64M rw"), "ok");
+    BOOST_CHECK(advised(probe.pid(), probe.addr("a")));
     BOOST_CHECK_EQUAL(probe.finish(), 0);
   }
 }

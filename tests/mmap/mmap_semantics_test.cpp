@@ -14,11 +14,11 @@ namespace {
 // An over-sized mapping trimmed by the program: at odd offsets, and to an
 // alignment the way allocators do.
 const char* kTrim =
-    "map raw 70M rw\n"
-    "fill raw 70M 3\n"
+    "map raw 70M+12K rw\n"
+    "fill raw 70M+12K 3\n"
     "munmap raw 1M+4K\n"
     "set a raw+1M+4K\n"
-    "munmap a+60M 9M-4K\n"
+    "munmap a+60M 9M+8K\n"
     "layout a 60M\n"
     "sum a 60M\n"
     "read raw\n"
