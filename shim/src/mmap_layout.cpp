@@ -17,6 +17,25 @@ int keeping_errno(F f) {
   return err;
 }
 
+// Moves the filled copy at tmp over [dst, dst + len). If the move fails, the
+// kernel may already have unmapped the destination: put the bytes back there
+// (only if the hole is still free), so the program loses nothing.
+int move_over(void* tmp, uintptr_t dst, size_t len, int prot) {
+  if (os_mremap(tmp, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, as_ptr(dst)) != MAP_FAILED) return 0;
+  int err = errno;
+  void* back = os_mmap(as_ptr(dst), len, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  if (back == as_ptr(dst)) {
+    os_mprotect(tmp, len, PROT_READ);
+    memcpy(back, tmp, len);
+    os_mprotect(back, len, prot);
+  } else if (back != MAP_FAILED) {
+    os_munmap(back, len);  // a kernel that took it as a hint
+  }
+  os_munmap(tmp, len);
+  return err;
+}
+
 }  // namespace
 
 int layout_map_thp(size_t len, int prot, int flags, uintptr_t phase, uintptr_t* out, int* advise_err) {
@@ -72,13 +91,12 @@ int layout_demote_page(uintptr_t page, int prot) {
     void* tmp = os_mmap(nullptr, kMapHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (tmp == MAP_FAILED) return errno;
     memcpy(tmp, as_ptr(page), kMapHuge);
-    if ((prot != (PROT_READ | PROT_WRITE) && os_mprotect(tmp, kMapHuge, prot) != 0) ||
-        os_mremap(tmp, kMapHuge, kMapHuge, MREMAP_MAYMOVE | MREMAP_FIXED, as_ptr(page)) == MAP_FAILED) {
+    if (prot != (PROT_READ | PROT_WRITE) && os_mprotect(tmp, kMapHuge, prot) != 0) {
       int err = errno;
       os_munmap(tmp, kMapHuge);
       return err;
     }
-    return 0;
+    return move_over(tmp, page, kMapHuge, prot);
   });
 }
 
@@ -98,10 +116,15 @@ int layout_consolidate(MappedRange& r) {
       return e;
     }
     memcpy(as_ptr(tmp), as_ptr(r.lo), len);
-    if ((r.prot != (PROT_READ | PROT_WRITE) && os_mprotect(as_ptr(tmp), len, r.prot) != 0) ||
-        os_mremap(as_ptr(tmp), len, len, MREMAP_MAYMOVE | MREMAP_FIXED, as_ptr(r.lo)) == MAP_FAILED) {
-      int e = errno;
+    int e = 0;
+    if (r.prot != (PROT_READ | PROT_WRITE) && os_mprotect(as_ptr(tmp), len, r.prot) != 0) {
+      e = errno;
       os_munmap(as_ptr(tmp), len);
+    } else {
+      e = move_over(as_ptr(tmp), r.lo, len, r.prot);
+    }
+    if (e) {
+      if (!(r.prot & PROT_READ)) os_mprotect(as_ptr(r.lo), len, r.prot);  // as it was
       return e;
     }
     r.kind = MapKind::thp;
