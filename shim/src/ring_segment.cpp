@@ -124,9 +124,12 @@ hugeshim_ring_header* ring_segment_create(const char* dir, uint32_t capacity) {
   if (dir_fd < 0) return nullptr;
 
   uint64_t start_ticks = self_start_ticks();
+  // pid + start ticks name the process; exec keeps both, so the creation
+  // time names the program image (each exec'd image gets its own segment).
   char name[96];
-  snprintf(name, sizeof name, HUGESHIM_RING_FILE_PREFIX "%d-%llu" HUGESHIM_RING_FILE_SUFFIX,
-           static_cast<int>(getpid()), static_cast<unsigned long long>(start_ticks));
+  snprintf(name, sizeof name, HUGESHIM_RING_FILE_PREFIX "%d-%llu-%llu" HUGESHIM_RING_FILE_SUFFIX,
+           static_cast<int>(getpid()), static_cast<unsigned long long>(start_ticks),
+           static_cast<unsigned long long>(clock_ns(CLOCK_MONOTONIC)));
   int fd = openat(dir_fd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) {
     log_at(LogLevel::warn, "telemetry off: cannot create %s/%s: %s", dir, name, strerror(errno));

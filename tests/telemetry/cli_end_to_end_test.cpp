@@ -120,6 +120,18 @@ BOOST_AUTO_TEST_CASE(run_follows_forked_children) {
                                   "AND api IN ('malloc', 'calloc')"), 2);
 }
 
+BOOST_AUTO_TEST_CASE(run_follows_exec) {
+  // exec keeps pid and start time: the new image still needs its own segment.
+  TempDir dir;
+  const std::string db_path = dir.file("exec.db");
+  const std::string py = "sh -c \"exec /usr/bin/python3 -c 'b = bytearray(32 << 20)'\"";
+  BOOST_REQUIRE_EQUAL(shell(kHugeshim + " run --format none -o " + db_path + " -- " + py + " 2>/dev/null").status, 0);
+  collector::Database db(db_path, collector::Database::Mode::read_only);
+  BOOST_CHECK_EQUAL(query_int(db, "SELECT count(*) FROM events e JOIN processes p ON p.id = e.process_id "
+                                  "WHERE p.exe LIKE '%python%' AND e.requested >= 32 << 20 "
+                                  "AND e.api IN ('malloc', 'calloc')"), 1);
+}
+
 BOOST_AUTO_TEST_CASE(config_prints_effective_values) {
   Output config = shell("HUGESHIM_RING_SLOTS=1024 " + kHugeshim + " config --format json");
   BOOST_REQUIRE_EQUAL(config.status, 0);

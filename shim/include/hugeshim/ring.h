@@ -2,7 +2,9 @@
  * and the collector reads. C-compatible; all integers little-endian native,
  * all fields naturally aligned, no pointers (the reader never follows one).
  *
- * Segment file: <ring dir>/ring-<pid>-<start ticks>.hsr, created by the
+ * Segment file: <ring dir>/ring-<pid>-<start ticks>-<creation ns>.hsr
+ * (start ticks: field 22 of /proc/PID/stat; creation ns: CLOCK_MONOTONIC,
+ * which tells apart the images of one process across exec), created by the
  * producer with O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600, in a directory owned by
  * the user with mode 0700. Layout:
  *
@@ -109,6 +111,13 @@ struct hugeshim_ring_gpu {
   uint32_t reserved;
 };
 
+#define HUGESHIM_RING_FALLBACK_SLOTS 22
+#if defined(__cplusplus)
+static_assert(HUGESHIM_FALLBACK_COUNT <= HUGESHIM_RING_FALLBACK_SLOTS, "room for every fallback code");
+#else
+_Static_assert(HUGESHIM_FALLBACK_COUNT <= HUGESHIM_RING_FALLBACK_SLOTS, "room for every fallback code");
+#endif
+
 /* Exact per-API totals (relaxed atomics). records_written + records_dropped
  * == events at every quiescent point. */
 struct hugeshim_ring_api_counters {
@@ -116,7 +125,9 @@ struct hugeshim_ring_api_counters {
   uint64_t bytes_requested; /* sum of record.requested */
   uint64_t bytes_mapped;    /* sum of record.mapped */
   uint64_t page_bytes[HUGESHIM_PAGE_COUNT]; /* sum of record.page_bytes */
-  uint64_t fallbacks[HUGESHIM_FALLBACK_COUNT]; /* events per fallback reason (NONE included) */
+  /* events per fallback reason (NONE included). Fixed capacity, so new
+   * reason codes can be appended to events.h without moving the layout. */
+  uint64_t fallbacks[HUGESHIM_RING_FALLBACK_SLOTS];
   uint64_t records_written; /* records published into a slot */
   uint64_t records_dropped; /* records dropped because the ring was full */
 };
