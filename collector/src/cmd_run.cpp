@@ -4,6 +4,7 @@
 // it runs, prints a summary to stderr, and exits with CMD's status (128 +
 // signal when a signal killed it).
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <csignal>
@@ -79,8 +80,23 @@ int cmd_run(int argc, char** argv) {
   app.add_option("--format", format, "summary format: text, json or none")
       ->check(CLI::IsMember({"text", "json", "none"}))->capture_default_str();
   app.add_option("--top", top, "largest/slowest events listed per process")->capture_default_str();
-  app.add_option("command", command, "the command to run, after --")->required();
-  CLI11_PARSE(app, argc, argv);
+  // Our options come first; CMD starts at "--" or at the first word that is
+  // not an option of ours, and everything from there on is CMD's own.
+  int ours_end = 1;
+  while (ours_end < argc && argv[ours_end][0] == '-' && strcmp(argv[ours_end], "--") != 0) {
+    const std::string a = argv[ours_end];
+    const bool takes_value = (a == "-o" || a == "--output" || a == "--format" || a == "--top");
+    ours_end += takes_value ? 2 : 1;
+  }
+  ours_end = std::min(ours_end, argc);
+  const int command_start = ours_end < argc && strcmp(argv[ours_end], "--") == 0 ? ours_end + 1 : ours_end;
+  for (int i = command_start; i < argc; ++i) command.emplace_back(argv[i]);
+  app.footer("Usage: hugeshim run [OPTIONS] [--] CMD [ARGS...]");
+  CLI11_PARSE(app, ours_end, argv);
+  if (command.empty()) {
+    std::cerr << app.help() << "hugeshim run: no command given\n";
+    return 2;
+  }
 
   const std::string shim = find_shim();
   const std::string ring_dir = make_private_ring_dir();
