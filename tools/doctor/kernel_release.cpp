@@ -31,9 +31,10 @@ void audit_kernel(const HostSnapshot& host, Findings& out) {
          "Kernel " + k.release +
              " is in the 6.11-6.13 range where a single long-term pin larger than 2 GB "
              "fails: one cudaHostRegister or cudaHostAlloc over 2 GB returns an error. "
-             "Keep every registration at or below 2 GB (the shim registers in "
-             "HUGESHIM_REGISTER_CHUNK pieces), or move to kernel 6.14 or later.",
-         "export HUGESHIM_REGISTER_CHUNK=1G"});
+             "Splitting a buffer into several registrations is no cure: CUDA copies that span "
+             "two registrations fail (measured on an H200, docs/GPU.md), so the shim registers "
+             "each allocation in one call. Move to kernel 6.14 or later.",
+         "install a kernel >= 6.14 (e.g. apt install -t bookworm-backports linux-image-amd64) and reboot"});
   }
 }
 
