@@ -261,7 +261,7 @@ if [[ -n "$SHIM" && -x "$BUILD/bin/hugeshim-bench-malloc" ]]; then
     timeout 120 env LD_PRELOAD="$SHIM" HUGESHIM_PAGES=2M HUGESHIM_RING=off HUGESHIM_CACHE=0 \
       HUGESHIM_POPULATE=eager "$BUILD/bin/hugeshim-bench-malloc" large 1 "$warm_mib" >/dev/null ||
       note "pool warm-up failed"
-    echo "pool warm-up (first touch of ${warm_mib} MiB of pool pages, once per machine): $(echo "$(date +%s.%N) - $t0" | bc) s" | tee -a "$OUTDIR/env.txt"
+    echo "pool warm-up (first touch of ${warm_mib} MiB of pool pages, once per machine): $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.2f", b - a}') s" | tee -a "$OUTDIR/env.txt"
   fi
 fi
 
