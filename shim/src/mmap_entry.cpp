@@ -265,26 +265,19 @@ bool tracking(uintptr_t a, uintptr_t e) {
 }
 
 void* mmap_impl(void* addr, size_t len, int prot, int flags, int fd, off_t off, void* caller) {
-  if (__builtin_expect(len < g_mmap_min || t_in_shim, 1)) {
-    if ((flags & MAP_FIXED) && len && mmap_table_count() && !t_in_shim) {
-      uintptr_t a, e;
-      if (page_range(addr, len, &a, &e) && tracking(a, e))
-        return unmap_tracked(a, e, caller, [&] { return os_mmap(addr, len, prot, flags, fd, off); });
+  if (__builtin_expect(len >= g_mmap_min && !t_in_shim, 0)) {
+    if (flags & MAP_ANONYMOUS) {
+      if (anon_eligible(addr, len, prot, flags, off)) return map_anon(addr, len, prot, flags, fd, off, caller);
+    } else if (g_file_copy && file_copy_shape(addr, len, prot, flags, off)) {
+      ShimScope scope;
+      void* out;
+      if (file_copy_map(len, flags, fd, off, caller, &out)) return out;
     }
-    return os_mmap(addr, len, prot, flags, fd, off);
   }
-  if (flags & MAP_ANONYMOUS) {
-    if (anon_eligible(addr, len, prot, flags, off)) return map_anon(addr, len, prot, flags, fd, off, caller);
-  } else if (g_file_copy && file_copy_shape(addr, len, prot, flags, off)) {
-    ShimScope scope;
-    void* out;
-    if (file_copy_map(len, flags, fd, off, caller, &out)) return out;
-  }
-  if ((flags & MAP_FIXED) && mmap_table_count()) {
-    uintptr_t a, e;
-    if (page_range(addr, len, &a, &e) && tracking(a, e))
-      return unmap_tracked(a, e, caller, [&] { return os_mmap(addr, len, prot, flags, fd, off); });
-  }
+  // MAP_FIXED over a range of ours unmaps part of it: prepare it like munmap.
+  uintptr_t a, e;
+  if ((flags & MAP_FIXED) && mmap_table_count() && page_range(addr, len, &a, &e) && tracking(a, e))
+    return unmap_tracked(a, e, caller, [&] { return os_mmap(addr, len, prot, flags, fd, off); });
   return os_mmap(addr, len, prot, flags, fd, off);
 }
 
