@@ -120,7 +120,7 @@ bool parse_enum(const char* v, const char* const (&names)[N], E* out) {
 }
 
 constexpr const char* kPopulateNames[] = {"lazy", "eager"};
-constexpr const char* kPinNames[] = {"none", "mlock", "cuda"};
+constexpr const char* kPinNames[] = {"none", "mlock"};
 constexpr const char* kFallbackNames[] = {"allow", "fail"};
 constexpr const char* kLogNames[] = {"off", "warn", "info", "debug"};
 constexpr const char* kFileMapNames[] = {"off", "copy"};
@@ -166,8 +166,8 @@ const Row kRows[] = {
        o.prefault_threads = static_cast<unsigned>(n);
        return true;
      }},
-    {{"HUGESHIM_PIN", "none", "none|mlock|cuda",
-      "lock redirected malloc/mmap regions (mlock) or register them with CUDA"},
+    {{"HUGESHIM_PIN", "none", "none|mlock",
+      "mlock: lock redirected malloc/mmap regions after populating them"},
      [](const char* v, Options& o) { return parse_enum(v, kPinNames, &o.pin); }},
     {{"HUGESHIM_REGISTER_CHUNK", "256GiB", "size, a multiple of 2MiB, >= 2MiB",
       "largest CUDA allocation the shim registers (one cudaHostRegister each); larger ones are pinned natively"},

@@ -10,7 +10,10 @@ namespace hugeshim {
 
 enum class NumaMode : uint8_t { none, auto_, node, interleave };
 enum class Populate : uint8_t { lazy, eager };
-enum class PinMode : uint8_t { none, mlock, cuda };
+// PIN=cuda (register redirected malloc memory with CUDA) is deliberately not
+// offered: a program that later registers that memory itself (PyTorch's
+// pinned_use_cuda_host_register, vLLM's KV offload) would get error 712.
+enum class PinMode : uint8_t { none, mlock };
 enum class OnFallback : uint8_t { allow, fail };
 enum class LogLevel : uint8_t { off, warn, info, debug };
 
