@@ -74,9 +74,14 @@ json process_report(Database& db, int64_t id, size_t top) {
   q.bind(1, id);
   while (q.step()) {
     const std::string api = q.text(0);
-    const double mapped = static_cast<double>(q.int64(3));
+    // Shares of the bytes whose page size is known: the shim's own regions
+    // (sum == mapped) and observed foreign ranges (mapped == 0, e.g. an
+    // application's cudaHostRegister of memory it allocated).
+    double classified = 0;
+    for (int c = 0; c < 4; ++c) classified += static_cast<double>(q.int64(4 + c));
     json coverage = json::object();
-    for (int c = 0; c < 4; ++c) coverage[kPageColumns[c]] = mapped > 0 ? static_cast<double>(q.int64(4 + c)) / mapped : 0.0;
+    for (int c = 0; c < 4; ++c)
+      coverage[kPageColumns[c]] = classified > 0 ? static_cast<double>(q.int64(4 + c)) / classified : 0.0;
     json latency = json::array();
     for (auto& [key, values] : samples) {
       if (std::get<0>(key) != api) continue;
