@@ -50,6 +50,19 @@ long read_long(const char* path) {
   return strtol(buf, nullptr, 10);
 }
 
+// After a failed MAP_FIXED the kernel may have unmapped [addr, addr + len)
+// (it does for hugetlb on 6.18), and another thread's mmap could land in the
+// hole before we look. Re-reserve without replacing anything: success means
+// the range is ours again; any other answer means we cannot tell, and the
+// caller must treat the range as lost.
+bool restore_reservation(uintptr_t addr, size_t len) {
+  long r = sys_mmap(addr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE);
+  if (r == static_cast<long>(addr)) return true;
+  // Kernels before 4.17 take MAP_FIXED_NOREPLACE as a hint and map elsewhere.
+  if (r != -1) syscall(SYS_munmap, r, len);
+  return false;
+}
+
 struct PopulateJob {
   uintptr_t addr;
   size_t len;
@@ -90,24 +103,19 @@ void backing_init() {
 bool backing_thp_usable() { return g_thp_usable; }
 
 int backing_map_hugetlb(uintptr_t addr, size_t len, size_t page_size) {
+  if (backing_hugetlb_available(page_size) < len / page_size) return ENOMEM;
   int log2 = page_size == kPage1G ? 30 : 21;
   long r = sys_mmap(addr, len, PROT_READ | PROT_WRITE,
                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_HUGETLB | (log2 << MAP_HUGE_SHIFT));
   int err = raw_errno(r);
-  if (err) {
-    // A failed MAP_FIXED may have removed the reservation: put it back.
-    backing_unmap(addr, len);
-  }
+  if (err && !restore_reservation(addr, len)) return kRangeLost;
   return err;
 }
 
 int backing_map_anon(uintptr_t addr, size_t len, bool thp, int* advise_err) {
   long r = sys_mmap(addr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED);
   int err = raw_errno(r);
-  if (err) {
-    backing_unmap(addr, len);
-    return err;
-  }
+  if (err) return restore_reservation(addr, len) ? err : kRangeLost;
   *advise_err = 0;
   if (thp) {
     int saved = errno;

@@ -13,17 +13,25 @@ constexpr size_t kBasePage = 4096;
 constexpr size_t kPage2M = size_t{2} << 20;
 constexpr size_t kPage1G = size_t{1} << 30;
 
+// Returned by the map functions when a failed MAP_FIXED left a hole in the
+// reservation and the reservation could not be put back with certainty
+// (another thread's mapping may now live there). The range must never be
+// mapped over or handed out again.
+constexpr int kRangeLost = -1;
+
 // Replaces the reservation over [addr, addr + len) with private hugetlb pages
 // of page_size (2 MiB or 1 GiB). Without MAP_NORESERVE, so the pool must cover
 // the range now: ENOMEM is a clean "pool empty" and a later touch cannot SIGBUS.
+// The pool is checked first, so a short pool does not even reach the kernel
+// (a failed MAP_FIXED unmaps the reservation: measured on 6.18).
 int backing_map_hugetlb(uintptr_t addr, size_t len, size_t page_size);
 
 // Replaces the reservation with private anonymous memory; with thp it is
 // advised MADV_HUGEPAGE and *advise_err says whether the advice was refused.
 int backing_map_anon(uintptr_t addr, size_t len, bool thp, int* advise_err);
 
-// Puts the reservation back over [addr, addr + len): its pages (hugetlb ones
-// included) return to the system at once.
+// Puts the reservation back over [addr, addr + len), which must be mapped by
+// the shim: its pages (hugetlb ones included) return to the system at once.
 void backing_unmap(uintptr_t addr, size_t len);
 
 // Applies a NUMA policy (node >= 0: preferred node; -2: interleave over all

@@ -24,6 +24,11 @@ const char* explain(uint32_t reason) {
     case HUGESHIM_FALLBACK_ALIGNMENT: return "its alignment is above 1 GiB";
     case HUGESHIM_FALLBACK_POPULATE_FAILED: return "pre-faulting its pages failed";
     case HUGESHIM_FALLBACK_LOCK_FAILED: return "mlock failed (check `ulimit -l`)";
+    case HUGESHIM_FALLBACK_CUDA_FLAGS: return "its CUDA flags (write-combined) have no cudaHostRegister equivalent";
+    case HUGESHIM_FALLBACK_REGISTER_FAILED: return "registering it with CUDA failed, so it was pinned natively";
+    case HUGESHIM_FALLBACK_FILE_UNSUITABLE:
+      return "the file cannot be copied (open for writing somewhere, not opened read-only, mapped past its end, or not a regular file)";
+    case HUGESHIM_FALLBACK_REGISTER_LIMIT: return "it is larger than HUGESHIM_REGISTER_CHUNK, so it was pinned natively";
     default: return "see the reason code";
   }
 }

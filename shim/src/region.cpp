@@ -46,6 +46,22 @@ bool add_segment(Region* r, uint64_t offset, uint64_t len, uint32_t cls) {
   return true;
 }
 
+// A map inside the region left a hole we could not re-reserve: unmap this
+// call's segments (ours, so safe to map over), drop them, and quarantine the
+// region so its span is never reused.
+LadderResult lose_range(Region* r, uint8_t first_segment, LadderResult res) {
+  for (uint8_t s = first_segment; s < r->segment_count; ++s) {
+    backing_unmap(r->base + r->segments[s].offset, r->segments[s].len);
+    r->page_bytes[r->segments[s].page_class] -= r->segments[s].len;
+  }
+  r->segment_count = first_segment;
+  r->quarantined = true;
+  res.ok = false;
+  if (res.fallback == HUGESHIM_FALLBACK_NONE) res.fallback = HUGESHIM_FALLBACK_MMAP_ERROR;
+  res.err = EFAULT;
+  return res;
+}
+
 // Maps [r->base + offset, r->base + offset + len) walking the ladder; offset is
 // 2 MiB aligned. Appends segments. On failure nothing new stays mapped.
 LadderResult map_ladder(Region* r, size_t offset, size_t len) {
@@ -68,6 +84,7 @@ LadderResult map_ladder(Region* r, size_t offset, size_t len) {
       }
       int advise_err = 0;
       int err = backing_map_anon(at, left, true, &advise_err);
+      if (err == kRangeLost) return lose_range(r, first_segment, res);
       if (err) {
         note_reason(&res, HUGESHIM_FALLBACK_MMAP_ERROR, err);
         continue;
@@ -89,6 +106,7 @@ LadderResult map_ladder(Region* r, size_t offset, size_t len) {
     any_huge_rung_applied = true;
     if (r->segment_count >= kMaxSegments - 1) break;  // keep a segment for the tail
     int err = backing_map_hugetlb(at, pages * page, page);
+    if (err == kRangeLost) return lose_range(r, first_segment, res);
     if (err == ENOMEM) {
       // The pool may cover part of it: take what is there, the rest goes on.
       size_t avail = backing_hugetlb_available(page);
@@ -96,6 +114,7 @@ LadderResult map_ladder(Region* r, size_t offset, size_t len) {
       if (avail == 0 || avail >= pages) continue;
       pages = avail;
       err = backing_map_hugetlb(at, pages * page, page);
+      if (err == kRangeLost) return lose_range(r, first_segment, res);
       if (err) continue;
     } else if (err) {
       note_reason(&res, err == EINVAL && rung == Rung::hugetlb_1g ? HUGESHIM_FALLBACK_POOL_EMPTY
@@ -111,6 +130,7 @@ LadderResult map_ladder(Region* r, size_t offset, size_t len) {
   if (left > 0) {
     int advise_err = 0;
     int err = backing_map_anon(at, left, false, &advise_err);
+    if (err == kRangeLost) return lose_range(r, first_segment, res);
     if (err || !add_segment(r, at - r->base, left, HUGESHIM_PAGE_BASE)) {
       // Undo this call's mappings; earlier segments stay.
       for (uint8_t s = first_segment; s < r->segment_count; ++s)
@@ -135,6 +155,16 @@ void forget_locked(Region* r) {
 
 void destroy(Region* r) {
   if (r->teardown) r->teardown(r);
+  if (r->quarantined) {
+    // Only our own segments are mapped over; the span stays taken for good.
+    for (uint8_t s = 0; s < r->segment_count; ++s)
+      backing_unmap(r->base + r->segments[s].offset, r->segments[s].len);
+    arena_lock();
+    pagemap_set(r->base, r->span, nullptr);
+    region_table_delete(r);
+    arena_unlock();
+    return;
+  }
   backing_unmap(r->base, r->span);
   arena_lock();
   forget_locked(r);
@@ -302,7 +332,7 @@ bool region_resize_in_place(Region* r, size_t new_size, Event* ev) {
     if (keep < r->mapped) backing_unmap(r->base + keep, r->mapped - keep);
     r->mapped = keep;
     size_t new_span = round_up(keep, kGranule);
-    if (new_span < r->span) {
+    if (new_span < r->span && !r->quarantined) {
       arena_lock();
       pagemap_set(r->base + new_span, r->span - new_span, nullptr);
       arena_give(r->base + new_span, r->span - new_span);
@@ -332,9 +362,10 @@ bool region_resize_in_place(Region* r, size_t new_size, Event* ev) {
       uint32_t cls = r->segment_count ? r->segments[r->segment_count - 1].page_class : HUGESHIM_PAGE_BASE;
       bool thp = cls == HUGESHIM_PAGE_THP;
       int advise_err = 0;
-      ok = backing_map_anon(r->base + end, boundary - end, thp, &advise_err) == 0 &&
-           add_segment(r, end, boundary - end,
-                       thp && !advise_err ? HUGESHIM_PAGE_THP : HUGESHIM_PAGE_BASE);
+      int err = backing_map_anon(r->base + end, boundary - end, thp, &advise_err);
+      if (err == kRangeLost) r->quarantined = true;
+      ok = err == 0 && add_segment(r, end, boundary - end,
+                                   thp && !advise_err ? HUGESHIM_PAGE_THP : HUGESHIM_PAGE_BASE);
     }
     LadderResult lr;
     lr.ok = true;

@@ -49,6 +49,10 @@ struct Region {
   Segment segments[kMaxSegments] = {};
   uint8_t segment_count = 0;
   bool cached = false;      // in the free-region cache, not owned by the program
+  // Part of the span could not be re-reserved after a failed map (see
+  // backing.h kRangeLost): on release only the segments are unmapped and the
+  // span never returns to the arena.
+  bool quarantined = false;
   Origin origin = Origin::malloc;
   int32_t numa_node = -1;   // node asked (-1 none, -2 interleave)
   bool populated = false;   // every page faulted in
