@@ -28,8 +28,15 @@ namespace {
 // into cudaHostAlloc memory (H200, driver 580.159.04). Substituted memory
 // gets it without the runtime being called: forwarding the register would
 // meet our registration (712), forwarding the unregister would remove it.
-// Unlike the native call, this leaves the runtime's last error unset.
 constexpr cuda_error kAnswerOnPinnedAllocation = kCudaErrorInvalidValue;
+
+// Gives that answer and leaves the runtime's last error as the native call
+// does (1): cudaHostGetFlags with a null output fails with
+// cudaErrorInvalidValue and has no other effect.
+cuda_error answer_on_substituted(const CudaRuntime& rt, void* ptr) {
+  rt.host_get_flags(nullptr, ptr);
+  return kAnswerOnPinnedAllocation;
+}
 
 bool observed(size_t size) {
   return !g_options.disable && g_options.min_size != 0 && size >= g_options.min_size;
@@ -71,7 +78,7 @@ HUGESHIM_EXPORT cuda_error cudaHostRegister(void* ptr, size_t size, unsigned int
   const bool substituted = !g_options.disable && cuda_is_substituted(ptr);
   if (!observed(size)) {
     if (!g_options.disable) telemetry_count_small(HUGESHIM_API_CUDA_HOST_REGISTER);
-    return substituted ? kAnswerOnPinnedAllocation : rt->host_register(ptr, size, flags);
+    return substituted ? answer_on_substituted(*rt, ptr) : rt->host_register(ptr, size, flags);
   }
   Event ev;
   ev.api = HUGESHIM_API_CUDA_HOST_REGISTER;
@@ -80,7 +87,7 @@ HUGESHIM_EXPORT cuda_error cudaHostRegister(void* ptr, size_t size, unsigned int
   ev.requested = size;
   ev.cuda_flags = flags;
   ev.caller = reinterpret_cast<uintptr_t>(__builtin_return_address(0));
-  cuda_error e = substituted ? kAnswerOnPinnedAllocation : rt->host_register(ptr, size, flags);
+  cuda_error e = substituted ? answer_on_substituted(*rt, ptr) : rt->host_register(ptr, size, flags);
   ev.phase_ns[HUGESHIM_PHASE_REGISTER] = now_ns() - ev.start_ns;
   ev.result = e;
   page_facts(ptr, size, &ev);  // after the call: pinning faulted the pages in
@@ -103,7 +110,7 @@ HUGESHIM_EXPORT cuda_error cudaHostUnregister(void* ptr) {
   RESOLVE_OR_FAIL(rt);
   // Our registration of substituted memory is invisible to the program: as
   // on native cudaHostAlloc memory, there is nothing of its own to remove.
-  if (!g_options.disable && cuda_is_substituted(ptr)) return kAnswerOnPinnedAllocation;
+  if (!g_options.disable && cuda_is_substituted(ptr)) return answer_on_substituted(*rt, ptr);
   LedgerEntry known;
   if (g_options.disable ||
       !ledger_take(LedgerKind::app_registration, reinterpret_cast<uintptr_t>(ptr), &known)) {

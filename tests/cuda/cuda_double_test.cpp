@@ -280,7 +280,8 @@ BOOST_AUTO_TEST_CASE(app_registrations_are_forwarded_and_recorded_with_their_pag
 BOOST_AUTO_TEST_CASE(our_registration_is_invisible_to_the_program) {
   // At the base and inside: cudaHostUnregister and cudaHostRegister answer 1
   // (cudaErrorInvalidValue), as native cudaHostAlloc memory does, without
-  // reaching the runtime (which would answer 712, or drop our registration).
+  // reaching the runtime's register/unregister (which would answer 712, or
+  // drop our registration); the runtime's last error is left at 1 as natively.
   // Large and small registrations take the same answer; the large one is
   // recorded as a failure.
   AppRun r = run_app(kApp,
@@ -311,14 +312,15 @@ BOOST_AUTO_TEST_CASE(substituted_memory_answers_as_native_memory_does) {
   // flags, device pointer, register/unregister at the base and inside, data.
   const std::string script =
       "alloc 20971520 0\nflags\ndevptr\nregister 2097152 0\nunregister\n"
-      "advance 6291456\nflags\ndevptr\nregister 2097152 0\nunregister\nadvance -6291456\n"
+      "advance 6291456\nflags\ndevptr\nregister 2097152 0\nlasterror\nunregister\nlasterror\n"
+      "advance -6291456\n"
       "write 20971520\ncheck 20971520\nfree\n";
   AppRun native = run_app(kApp, script, cuda_env(), false);
   AppRun shim = run_app(kApp, script, cuda_env(), true);
   BOOST_TEST_INFO("shim stderr: " << shim.err);
   BOOST_REQUIRE_EQUAL(native.status, 0);
   BOOST_REQUIRE_EQUAL(shim.status, 0);
-  BOOST_REQUIRE_EQUAL(native.lines.size(), 14u);
+  BOOST_REQUIRE_EQUAL(native.lines.size(), 16u);
   BOOST_REQUIRE_EQUAL(shim.lines.size(), native.lines.size());
   BOOST_TEST(field(native.lines[0], "rc") == field(shim.lines[0], "rc"));
   for (size_t i = 1; i < native.lines.size(); ++i) {
@@ -328,6 +330,8 @@ BOOST_AUTO_TEST_CASE(substituted_memory_answers_as_native_memory_does) {
   BOOST_TEST(native.lines[1] == "rc=0 flags=2");  // proof the double answers as native
   BOOST_TEST(native.lines[3] == "rc=1");
   BOOST_TEST(native.lines[4] == "rc=1");
+  BOOST_TEST(native.lines[9] == "rc=1");   // last error after register inside the allocation
+  BOOST_TEST(native.lines[11] == "rc=1");  // and after unregister inside it
   BOOST_TEST(of_api(shim, HUGESHIM_API_CUDA_HOST_ALLOC).size() == 1u);
   BOOST_TEST((of_api(shim, HUGESHIM_API_CUDA_HOST_ALLOC)[0].flags & HUGESHIM_EVENT_REDIRECTED) != 0u);
 }
