@@ -11,7 +11,6 @@ packages=(
   libcli11-dev nlohmann-json3-dev libcpp-httplib-dev
   clang libclang-rt-14-dev
   python3 python3-numpy
-  prometheus
   xz-utils git coreutils
 )
 
