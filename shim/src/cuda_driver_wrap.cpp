@@ -153,6 +153,9 @@ constexpr Name kNames[] = {
 };
 
 bool fn_of(const char* name, Fn* fn) {
+  // Every wrapped name starts with one of these: other "cu" names (cuInit,
+  // cuLaunchKernel, ...) leave after two compares.
+  if (strncmp(name, "cuMem", 5) != 0 && strncmp(name, "cuGetProcAddress", 16) != 0) return false;
   for (const Name& n : kNames)
     if (!strcmp(n.name, name)) {
       *fn = n.fn;
