@@ -196,7 +196,7 @@ if [[ -z "$SHIM" ]]; then
     note "cmake build failed (see cmake-*.log); compiling the shim with g++ directly"
     if timeout 240 g++ -std=c++20 -O2 -g -fPIC -shared -fno-exceptions -fno-rtti \
       -fvisibility=hidden -ftls-model=initial-exec -I"$ROOT/shim/include" -I"$ROOT/shim/src" \
-      "$ROOT"/shim/src/*.cpp -o "$BUILD/lib/libhugeshim.so" -static-libstdc++ -static-libgcc \
+      "$ROOT"/shim/src/*.cpp "$ROOT"/shim/src/*.S -o "$BUILD/lib/libhugeshim.so" -static-libstdc++ -static-libgcc \
       -Wl,-z,nodelete -Wl,-z,now -ldl -lpthread >"$OUTDIR/gxx-build.log" 2>&1; then
       SHIM=$BUILD/lib/libhugeshim.so
     else

@@ -359,7 +359,8 @@ bool region_resize_in_place(Region* r, size_t new_size, Event* ev) {
     if (boundary > new_mapped) boundary = new_mapped;
     bool ok = true;
     if (boundary > end) {
-      uint32_t cls = r->segment_count ? r->segments[r->segment_count - 1].page_class : HUGESHIM_PAGE_BASE;
+      uint32_t cls = r->segment_count ? r->segments[r->segment_count - 1].page_class
+                                      : static_cast<uint32_t>(HUGESHIM_PAGE_BASE);
       bool thp = cls == HUGESHIM_PAGE_THP;
       int advise_err = 0;
       int err = backing_map_anon(r->base + end, boundary - end, thp, &advise_err);
