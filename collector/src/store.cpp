@@ -71,19 +71,6 @@ CREATE TABLE IF NOT EXISTS histogram_sums (
   PRIMARY KEY (process_id, phase, page_class)) WITHOUT ROWID;
 )sql";
 
-// The page class holding most of the record's bytes (ties: larger page),
-// the same rule the producer uses for its histograms.
-uint32_t dominant_page_class(const hugeshim_ring_record& r) {
-  uint32_t best = HUGESHIM_PAGE_BASE;
-  uint64_t most = 0;
-  for (uint32_t c = 0; c < HUGESHIM_PAGE_COUNT; ++c)
-    if (r.page_bytes[c] > most) {
-      most = r.page_bytes[c];
-      best = c;
-    }
-  return best;
-}
-
 std::string join_args(const std::vector<std::string>& argv) {
   std::string s;
   for (const auto& a : argv) {
@@ -218,7 +205,7 @@ void Store::add_slots(int64_t process_id, const DrainedSlot* slots, size_t count
     q.bind(9, r.end_ns >= r.start_ns ? r.end_ns - r.start_ns : 0);
     q.bind(10, r.address).bind(11, r.requested).bind(12, r.mapped);
     for (int c = 0; c < HUGESHIM_PAGE_COUNT; ++c) q.bind(13 + c, r.page_bytes[c]);
-    q.bind_static(17, hugeshim_page_class_name(dominant_page_class(r)));
+    q.bind_static(17, hugeshim_page_class_name(hugeshim_dominant_page_class(r.page_bytes)));
     for (int p = 0; p < HUGESHIM_PHASE_COUNT; ++p) q.bind(18 + p, r.phase_ns[p]);
     q.bind(22, r.numa_asked).bind(23, r.numa_got).bind(24, r.result).bind(25, r.err);
     q.bind_static(26, hugeshim_fallback_name(r.fallback)).bind(27, r.cuda_flags).bind(28, r.translations);

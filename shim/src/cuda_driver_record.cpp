@@ -14,16 +14,6 @@ void page_facts(const void* p, size_t size, Event* ev) {
   ev->flags |= arena_contains(p) ? HUGESHIM_EVENT_REDIRECTED : HUGESHIM_EVENT_FOREIGN;
 }
 
-LedgerEntry entry_of(const Event& ev) {
-  LedgerEntry e;
-  e.address = ev.address;
-  e.bytes = ev.requested;
-  e.translations = ev.translations;
-  e.cuda_flags = ev.cuda_flags;
-  for (int i = 0; i < HUGESHIM_PAGE_COUNT; ++i) e.page_bytes[i] = ev.page_bytes[i];
-  return e;
-}
-
 void finish(Event* ev, cu_result r) {
   ev->phase_ns[HUGESHIM_PHASE_REGISTER] = now_ns() - ev->start_ns;
   ev->result = r;
@@ -59,7 +49,7 @@ void driver_allocated(Event* ev, cu_result r, void* const* pp) {
   if (r == kCuSuccess && pp && *pp) {
     ev->address = reinterpret_cast<uintptr_t>(*pp);
     page_facts(*pp, ev->requested, ev);  // after the call: the driver faulted the pages in
-    ledger_add(LedgerKind::native_alloc, entry_of(*ev));
+    ledger_add(LedgerKind::native_alloc, ledger_entry_of(*ev));
   }
   telemetry_emit(*ev);
 }
@@ -67,7 +57,7 @@ void driver_allocated(Event* ev, cu_result r, void* const* pp) {
 void driver_registered(Event* ev, cu_result r, const void* p) {
   finish(ev, r);
   page_facts(p, ev->requested, ev);  // pinning faulted the pages in
-  if (r == kCuSuccess) ledger_add(LedgerKind::app_registration, entry_of(*ev));
+  if (r == kCuSuccess) ledger_add(LedgerKind::app_registration, ledger_entry_of(*ev));
   telemetry_emit(*ev);
 }
 
@@ -75,8 +65,7 @@ bool driver_releasing(uint32_t api, LedgerKind kind, const void* p, const void* 
                       Event* ev, LedgerEntry* known) {
   if (t_in_shim || !ledger_take(kind, reinterpret_cast<uintptr_t>(p), known)) return false;
   *ev = driver_event(api, p, known->bytes, known->cuda_flags, caller);
-  ev->translations = known->translations;
-  for (int i = 0; i < HUGESHIM_PAGE_COUNT; ++i) ev->page_bytes[i] = known->page_bytes[i];
+  ledger_fill(ev, *known);
   ev->flags |= arena_contains(p) ? HUGESHIM_EVENT_REDIRECTED : HUGESHIM_EVENT_FOREIGN;
   return true;
 }

@@ -94,13 +94,7 @@ HUGESHIM_EXPORT cuda_error cudaHostRegister(void* ptr, size_t size, unsigned int
   if (e != kCudaSuccess) {
     ev.flags |= HUGESHIM_EVENT_FAILED;
   } else {
-    LedgerEntry entry;
-    entry.address = ev.address;
-    entry.bytes = size;
-    entry.translations = ev.translations;
-    entry.cuda_flags = flags;
-    for (int i = 0; i < HUGESHIM_PAGE_COUNT; ++i) entry.page_bytes[i] = ev.page_bytes[i];
-    ledger_add(LedgerKind::app_registration, entry);
+    ledger_add(LedgerKind::app_registration, ledger_entry_of(ev));
   }
   telemetry_emit(ev);
   return e;
@@ -120,11 +114,7 @@ HUGESHIM_EXPORT cuda_error cudaHostUnregister(void* ptr) {
   Event ev;
   ev.api = HUGESHIM_API_CUDA_HOST_UNREGISTER;
   ev.start_ns = now_ns();
-  ev.address = known.address;
-  ev.requested = known.bytes;
-  ev.cuda_flags = known.cuda_flags;
-  ev.translations = known.translations;
-  for (int i = 0; i < HUGESHIM_PAGE_COUNT; ++i) ev.page_bytes[i] = known.page_bytes[i];
+  ledger_fill(&ev, known);
   ev.flags |= arena_contains(ptr) ? HUGESHIM_EVENT_REDIRECTED : HUGESHIM_EVENT_FOREIGN;
   ev.caller = reinterpret_cast<uintptr_t>(__builtin_return_address(0));
   cuda_error e = rt->host_unregister(ptr);

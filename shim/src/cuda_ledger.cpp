@@ -49,4 +49,22 @@ bool ledger_take(LedgerKind kind, uintptr_t address, LedgerEntry* out) {
   return found;
 }
 
+LedgerEntry ledger_entry_of(const Event& ev) {
+  LedgerEntry e;
+  e.address = ev.address;
+  e.bytes = ev.requested;
+  e.translations = ev.translations;
+  e.cuda_flags = ev.cuda_flags;
+  for (int i = 0; i < HUGESHIM_PAGE_COUNT; ++i) e.page_bytes[i] = ev.page_bytes[i];
+  return e;
+}
+
+void ledger_fill(Event* ev, const LedgerEntry& known) {
+  ev->address = known.address;
+  ev->requested = known.bytes;
+  ev->cuda_flags = known.cuda_flags;
+  ev->translations = known.translations;
+  for (int i = 0; i < HUGESHIM_PAGE_COUNT; ++i) ev->page_bytes[i] = known.page_bytes[i];
+}
+
 }  // namespace hugeshim

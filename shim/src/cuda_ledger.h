@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "hugeshim/events.h"
+#include "telemetry.h"
 
 namespace hugeshim {
 
@@ -26,5 +27,10 @@ enum class LedgerKind : uint8_t { native_alloc, app_registration };
 void ledger_add(LedgerKind kind, const LedgerEntry& entry);
 // Removes and returns the entry starting at address; false if unknown.
 bool ledger_take(LedgerKind kind, uintptr_t address, LedgerEntry* out);
+
+// The entry for a large event's range (address, requested bytes, pages, flags).
+LedgerEntry ledger_entry_of(const Event& ev);
+// Copies what the ledger knew of a range into the event that releases it.
+void ledger_fill(Event* ev, const LedgerEntry& known);
 
 }  // namespace hugeshim

@@ -78,13 +78,7 @@ cuda_error forward_recorded(const CudaRuntime& rt, uint32_t api, void** ptr, siz
     ev->address = reinterpret_cast<uintptr_t>(*ptr);
     range_page_bytes(*ptr, size, ev->page_bytes);
     ev->translations = page_count(ev->page_bytes);
-    LedgerEntry entry;
-    entry.address = ev->address;
-    entry.bytes = size;
-    entry.translations = ev->translations;
-    entry.cuda_flags = flags;
-    for (int i = 0; i < HUGESHIM_PAGE_COUNT; ++i) entry.page_bytes[i] = ev->page_bytes[i];
-    ledger_add(LedgerKind::native_alloc, entry);
+    ledger_add(LedgerKind::native_alloc, ledger_entry_of(*ev));
   }
   telemetry_emit(*ev);
   return e;
@@ -193,11 +187,7 @@ cuda_error cuda_pinned_free(const CudaRuntime& rt, void* ptr, const void* caller
     Event ev;
     ev.api = HUGESHIM_API_CUDA_FREE_HOST;
     ev.start_ns = now_ns();
-    ev.address = native.address;
-    ev.requested = native.bytes;
-    ev.cuda_flags = native.cuda_flags;
-    ev.translations = native.translations;
-    for (int i = 0; i < HUGESHIM_PAGE_COUNT; ++i) ev.page_bytes[i] = native.page_bytes[i];
+    ledger_fill(&ev, native);
     ev.caller = reinterpret_cast<uintptr_t>(caller);
     cuda_error e = rt.free_host(ptr);
     ev.phase_ns[HUGESHIM_PHASE_REGISTER] = now_ns() - ev.start_ns;

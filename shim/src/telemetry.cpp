@@ -35,19 +35,6 @@ uint32_t current_tid() {
   return t_tid;
 }
 
-// The page class holding most of the event's bytes; ties go to the larger
-// page (lower index); base pages when nothing was mapped.
-uint32_t dominant_page_class(const Event& e) {
-  uint32_t best = HUGESHIM_PAGE_BASE;
-  uint64_t most = 0;
-  for (uint32_t c = 0; c < HUGESHIM_PAGE_COUNT; ++c)
-    if (e.page_bytes[c] > most) {
-      most = e.page_bytes[c];
-      best = c;
-    }
-  return best;
-}
-
 void count_event(hugeshim_ring_header* h, const Event& e) {
   hugeshim_ring_api_counters& c = h->counters[e.api];
   add(c.events, 1);
@@ -56,7 +43,7 @@ void count_event(hugeshim_ring_header* h, const Event& e) {
   for (uint32_t p = 0; p < HUGESHIM_PAGE_COUNT; ++p) add(c.page_bytes[p], e.page_bytes[p]);
   add(c.fallbacks[e.fallback < HUGESHIM_FALLBACK_COUNT ? e.fallback : uint32_t{HUGESHIM_FALLBACK_NONE}], 1);
 
-  const uint32_t page = dominant_page_class(e);
+  const uint32_t page = hugeshim_dominant_page_class(e.page_bytes);
   for (uint32_t phase = 0; phase < HUGESHIM_PHASE_COUNT; ++phase) {
     const uint64_t d = e.phase_ns[phase];
     if (!d) continue;

@@ -99,6 +99,20 @@ enum hugeshim_event_flag {
   HUGESHIM_EVENT_FAILED = 1u << 4      /* the call returned an error to the program */
 };
 
+/* The page class holding most of an event's bytes (ties: the larger page;
+ * base pages when nothing was mapped): the class an event's latency is
+ * filed under, by the producer's histograms and the collector alike. */
+static inline uint32_t hugeshim_dominant_page_class(const uint64_t page_bytes[HUGESHIM_PAGE_COUNT]) {
+  uint32_t best = HUGESHIM_PAGE_BASE;
+  uint64_t most = 0;
+  for (uint32_t c = 0; c < HUGESHIM_PAGE_COUNT; ++c)
+    if (page_bytes[c] > most) {
+      most = page_bytes[c];
+      best = c;
+    }
+  return best;
+}
+
 const char* hugeshim_api_name(uint32_t api);           /* "malloc", ...; "unknown" if out of range */
 const char* hugeshim_fallback_name(uint32_t reason);   /* "pool_empty", ... */
 const char* hugeshim_page_class_name(uint32_t cls);    /* "1G", "2M", "thp", "base" */
