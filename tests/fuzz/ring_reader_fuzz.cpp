@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "ring_image.h"
 #include "ring_reader.h"
 
 using namespace hugeshim::collector;
@@ -20,16 +21,8 @@ namespace {
 constexpr uint32_t kTemplateSlots = 64;
 
 std::vector<uint64_t> template_image() {
-  const size_t size = sizeof(hugeshim_ring_header) + kTemplateSlots * sizeof(hugeshim_ring_slot);
-  std::vector<uint64_t> image(size / 8);
+  std::vector<uint64_t> image = hugeshim_test::ring_image(kTemplateSlots);
   auto* h = reinterpret_cast<hugeshim_ring_header*>(image.data());
-  h->magic = HUGESHIM_RING_MAGIC;
-  h->abi_version = HUGESHIM_RING_ABI_VERSION;
-  h->header_size = sizeof(hugeshim_ring_header);
-  h->slot_size = sizeof(hugeshim_ring_slot);
-  h->capacity = kTemplateSlots;
-  h->slots_offset = sizeof(hugeshim_ring_header);
-  h->segment_size = size;
   h->cmdline_bytes = 4;
   memcpy(h->cmdline, "a\0b\0", 4);
   h->config_bytes = 8;
@@ -37,7 +30,6 @@ std::vector<uint64_t> template_image() {
   h->gpu_count = 1;
   h->gpus[0].valid = 1;
   auto* slots = reinterpret_cast<hugeshim_ring_slot*>(h + 1);
-  for (uint32_t i = 0; i < kTemplateSlots; ++i) slots[i].seq = i;
   for (uint32_t i = 0; i < 5; ++i) {  // five published records
     slots[i].record.api = i;
     slots[i].record.gpu = -1;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "producer_child.h"
+#include "ring_image.h"
 #include "ring_reader.h"
 
 using namespace hugeshim;
@@ -23,22 +24,12 @@ constexpr int32_t kDeadPid = 0x7ffffff0;  // above any pid_max: never running
 
 // A well-formed segment image, as the producer would lay it out.
 std::vector<uint64_t> valid_image(uint32_t capacity, int32_t pid = kDeadPid, uint64_t start_ticks = 1) {
-  const size_t size = sizeof(hugeshim_ring_header) + size_t{capacity} * sizeof(hugeshim_ring_slot);
-  std::vector<uint64_t> image(size / 8);
+  std::vector<uint64_t> image = hugeshim_test::ring_image(capacity);
   auto* h = reinterpret_cast<hugeshim_ring_header*>(image.data());
-  h->magic = HUGESHIM_RING_MAGIC;
-  h->abi_version = HUGESHIM_RING_ABI_VERSION;
-  h->header_size = sizeof(hugeshim_ring_header);
-  h->slot_size = sizeof(hugeshim_ring_slot);
-  h->capacity = capacity;
-  h->slots_offset = sizeof(hugeshim_ring_header);
-  h->segment_size = size;
   h->pid = pid;
   h->start_ticks = start_ticks;
   h->start_monotonic_ns = 42;
   strcpy(h->exe, "/usr/bin/hostile");
-  auto* slots = reinterpret_cast<hugeshim_ring_slot*>(h + 1);
-  for (uint32_t i = 0; i < capacity; ++i) slots[i].seq = i;
   return image;
 }
 
