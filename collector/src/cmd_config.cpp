@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
-#include "options.h"
+#include "hugeshim/options.h"
 
 namespace hugeshim::collector {
 

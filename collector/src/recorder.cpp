@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "options.h"
+#include "hugeshim/options.h"
 
 namespace hugeshim::collector {
 

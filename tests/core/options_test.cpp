@@ -5,7 +5,7 @@
 
 #include <cstdlib>
 
-#include "options.h"
+#include "hugeshim/options.h"
 #include "probe_client.h"
 
 using namespace hugeshim_test;

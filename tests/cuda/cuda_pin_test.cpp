@@ -7,7 +7,7 @@
 
 #include <vector>
 
-#include "cuda_pin.h"
+#include "cuda/registration.h"
 
 using namespace hugeshim;
 

@@ -7,7 +7,7 @@
 
 #include "hugeshim/events.h"
 #include "sysfs_tree_double.h"
-#include "topology.h"
+#include "hugeshim/topology.h"
 
 using hugeshim::PciDeviceInfo;
 using hugeshim::test::SysfsTreeDouble;

@@ -16,10 +16,10 @@
 #include <unistd.h>
 
 #include "drain_loop.h"
-#include "options.h"
+#include "hugeshim/options.h"
 #include "recorder.h"
 #include "store.h"
-#include "telemetry.h"
+#include "telemetry/telemetry.h"
 
 namespace hugeshim::test {
 

@@ -28,11 +28,11 @@
 
 #include "commands.h"
 #include "drain_loop.h"
-#include "options.h"
+#include "hugeshim/options.h"
 #include "recorder.h"
 #include "ring_reader.h"
 #include "store.h"
-#include "telemetry.h"
+#include "telemetry/telemetry.h"
 
 using namespace hugeshim;
 using Clock = std::chrono::steady_clock;

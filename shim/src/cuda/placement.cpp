@@ -1,0 +1,75 @@
+#include "cuda/placement.h"
+
+#include <pthread.h>
+
+#include "hugeshim/options.h"
+#include "hugeshim/topology.h"
+#include "telemetry/telemetry.h"
+
+namespace hugeshim {
+namespace {
+
+struct DeviceEntry {
+  const CudaRuntime* runtime;
+  int device;
+  int numa_node;  // sysfs numa_node, -1 unknown
+  int gpu;
+};
+
+constexpr int kMaxDevices = 64;
+DeviceEntry g_devices[kMaxDevices];
+int g_device_count = 0;
+pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+
+bool lookup(const CudaRuntime* rt, int device, DeviceEntry* out) {
+  pthread_mutex_lock(&g_lock);
+  bool found = false;
+  for (int i = 0; i < g_device_count && !found; ++i)
+    if (g_devices[i].runtime == rt && g_devices[i].device == device) {
+      *out = g_devices[i];
+      found = true;
+    }
+  pthread_mutex_unlock(&g_lock);
+  return found;
+}
+
+DeviceEntry discover(const CudaRuntime& rt, int device) {
+  DeviceEntry e{&rt, device, -1, -1};
+  char raw[64] = {};
+  char bus[16];
+  PciDeviceInfo info;
+  if (rt.device_get_pci_bus_id(raw, sizeof raw, device) == kCudaSuccess &&
+      normalize_pci_bus_id(raw, bus)) {
+    if (topology_pci_device("/", bus, &info)) {
+      e.numa_node = info.numa_node;
+      e.gpu = telemetry_register_gpu(bus, info.numa_node, info.iommu_type);
+    } else {
+      e.gpu = telemetry_register_gpu(bus, -1, HUGESHIM_IOMMU_UNKNOWN);
+    }
+  } else {
+    rt.get_last_error();  // a failed query must not leave an error behind
+  }
+  pthread_mutex_lock(&g_lock);
+  if (g_device_count < kMaxDevices) g_devices[g_device_count++] = e;
+  pthread_mutex_unlock(&g_lock);
+  return e;
+}
+
+}  // namespace
+
+bool cuda_current_placement(const CudaRuntime& rt, DevicePlacement* out) {
+  int device = -1;
+  if (rt.get_device(&device) != kCudaSuccess || device < 0) return false;
+  DeviceEntry e;
+  if (!lookup(&rt, device, &e)) e = discover(rt, device);
+  out->gpu = e.gpu;
+  switch (g_options.numa) {
+    case NumaMode::auto_: out->numa_node = e.numa_node >= 0 ? e.numa_node : -1; break;
+    case NumaMode::node: out->numa_node = g_options.numa_node; break;
+    case NumaMode::interleave: out->numa_node = -2; break;
+    case NumaMode::none: out->numa_node = -1; break;
+  }
+  return true;
+}
+
+}  // namespace hugeshim

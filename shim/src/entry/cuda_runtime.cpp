@@ -1,0 +1,129 @@
+// The exported CUDA runtime pinned-memory API. Each entry finds the cudart
+// its caller links against and either serves the call (substituted memory)
+// or forwards it, recording large events. The program's own registrations
+// are forwarded (except on substituted memory, where the native answer is
+// given) and recorded with size, page sizes and latency.
+#include <cstddef>
+
+#include "core/arena.h"
+#include "core/region.h"
+#include "cuda/ledger.h"
+#include "cuda/range_pages.h"
+#include "cuda/runtime_lookup.h"
+#include "cuda/substitute.h"
+#include "entry/export.h"
+#include "hugeshim/options.h"
+#include "telemetry/telemetry.h"
+
+using namespace hugeshim;
+
+namespace {
+
+// The runtime for this call, or the error a process without cudart gets.
+#define RESOLVE_OR_FAIL(rt)                                                     \
+  const CudaRuntime* rt = cuda_runtime_for(__builtin_return_address(0));        \
+  if (!rt) return kCudaErrorInitialization
+
+// What native cudaHostRegister and cudaHostUnregister answer for any pointer
+// into cudaHostAlloc memory (H200, driver 580.159.04). Substituted memory
+// gets it without the runtime being called: forwarding the register would
+// meet our registration (712), forwarding the unregister would remove it.
+constexpr cuda_error kAnswerOnPinnedAllocation = kCudaErrorInvalidValue;
+
+// Gives that answer and leaves the runtime's last error as the native call
+// does (1): cudaHostGetFlags with a null output fails with
+// cudaErrorInvalidValue and has no other effect.
+cuda_error answer_on_substituted(const CudaRuntime& rt, void* ptr) {
+  rt.host_get_flags(nullptr, ptr);
+  return kAnswerOnPinnedAllocation;
+}
+
+bool observed(size_t size) {
+  return !g_options.disable && g_options.min_size != 0 && size >= g_options.min_size;
+}
+
+void page_facts(const void* p, size_t size, Event* ev) {
+  range_page_bytes(p, size, ev->page_bytes);
+  ev->translations = page_count(ev->page_bytes);
+  ev->flags |= arena_contains(p) ? HUGESHIM_EVENT_REDIRECTED : HUGESHIM_EVENT_FOREIGN;
+}
+
+}  // namespace
+
+HUGESHIM_EXPORT cuda_error cudaHostAlloc(void** ptr, size_t size, unsigned int flags) {
+  RESOLVE_OR_FAIL(rt);
+  return cuda_pinned_alloc(*rt, ptr, size, flags, HUGESHIM_API_CUDA_HOST_ALLOC,
+                           __builtin_return_address(0));
+}
+
+HUGESHIM_EXPORT cuda_error cudaMallocHost(void** ptr, size_t size) {
+  RESOLVE_OR_FAIL(rt);
+  return cuda_pinned_alloc(*rt, ptr, size, 0, HUGESHIM_API_CUDA_MALLOC_HOST,
+                           __builtin_return_address(0));
+}
+
+HUGESHIM_EXPORT cuda_error cudaFreeHost(void* ptr) {
+  RESOLVE_OR_FAIL(rt);
+  return cuda_pinned_free(*rt, ptr, __builtin_return_address(0));
+}
+
+HUGESHIM_EXPORT cuda_error cudaHostGetFlags(unsigned int* flags, void* ptr) {
+  RESOLVE_OR_FAIL(rt);
+  if (flags && !g_options.disable && cuda_substituted_flags(ptr, flags)) return kCudaSuccess;
+  return rt->host_get_flags(flags, ptr);
+}
+
+HUGESHIM_EXPORT cuda_error cudaHostRegister(void* ptr, size_t size, unsigned int flags) {
+  RESOLVE_OR_FAIL(rt);
+  const bool substituted = !g_options.disable && cuda_is_substituted(ptr);
+  if (!observed(size)) {
+    if (!g_options.disable) telemetry_count_small(HUGESHIM_API_CUDA_HOST_REGISTER);
+    return substituted ? answer_on_substituted(*rt, ptr) : rt->host_register(ptr, size, flags);
+  }
+  Event ev;
+  ev.api = HUGESHIM_API_CUDA_HOST_REGISTER;
+  ev.start_ns = now_ns();
+  ev.address = reinterpret_cast<uintptr_t>(ptr);
+  ev.requested = size;
+  ev.cuda_flags = flags;
+  ev.caller = reinterpret_cast<uintptr_t>(__builtin_return_address(0));
+  cuda_error e = substituted ? answer_on_substituted(*rt, ptr) : rt->host_register(ptr, size, flags);
+  ev.phase_ns[HUGESHIM_PHASE_REGISTER] = now_ns() - ev.start_ns;
+  ev.result = e;
+  page_facts(ptr, size, &ev);  // after the call: pinning faulted the pages in
+  if (e != kCudaSuccess) {
+    ev.flags |= HUGESHIM_EVENT_FAILED;
+  } else {
+    ledger_add(LedgerKind::app_registration, ledger_entry_of(ev));
+  }
+  telemetry_emit(ev);
+  return e;
+}
+
+HUGESHIM_EXPORT cuda_error cudaHostUnregister(void* ptr) {
+  RESOLVE_OR_FAIL(rt);
+  // Our registration of substituted memory is invisible to the program: as
+  // on native cudaHostAlloc memory, there is nothing of its own to remove.
+  if (!g_options.disable && cuda_is_substituted(ptr)) return answer_on_substituted(*rt, ptr);
+  LedgerEntry known;
+  if (g_options.disable ||
+      !ledger_take(LedgerKind::app_registration, reinterpret_cast<uintptr_t>(ptr), &known)) {
+    if (!g_options.disable) telemetry_count_small(HUGESHIM_API_CUDA_HOST_UNREGISTER);
+    return rt->host_unregister(ptr);
+  }
+  Event ev;
+  ev.api = HUGESHIM_API_CUDA_HOST_UNREGISTER;
+  ev.start_ns = now_ns();
+  ledger_fill(&ev, known);
+  ev.flags |= arena_contains(ptr) ? HUGESHIM_EVENT_REDIRECTED : HUGESHIM_EVENT_FOREIGN;
+  ev.caller = reinterpret_cast<uintptr_t>(__builtin_return_address(0));
+  cuda_error e = rt->host_unregister(ptr);
+  ev.phase_ns[HUGESHIM_PHASE_REGISTER] = now_ns() - ev.start_ns;
+  ev.result = e;
+  if (e != kCudaSuccess) {
+    ev.flags |= HUGESHIM_EVENT_FAILED;
+    ledger_add(LedgerKind::app_registration, known);  // still registered
+  }
+  telemetry_emit(ev);
+  return e;
+}

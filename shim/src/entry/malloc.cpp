@@ -1,0 +1,299 @@
+// The exported malloc family. Each entry is one compare on its fast path:
+// requests below the threshold (and every pointer outside the arena) go to
+// the real allocator untouched. Large requests become regions.
+#include <cerrno>
+#include <cstring>
+#include <unistd.h>
+
+#include "core/arena.h"
+#include "core/bootstrap.h"
+#include "core/region.h"
+#include "entry/entry.h"
+#include "entry/export.h"
+#include "hugeshim/events.h"
+#include "hugeshim/log.h"
+#include "hugeshim/options.h"
+#include "telemetry/telemetry.h"
+
+namespace hugeshim {
+
+// SIZE_MAX until the constructor has decided the shim is active.
+size_t g_malloc_threshold = ~size_t{0};
+
+namespace {
+
+bool is_pow2(size_t n) { return n && !(n & (n - 1)); }
+
+size_t next_pow2(size_t n) {
+  size_t p = 1;
+  while (p < n && p) p <<= 1;
+  return p;
+}
+
+RegionRequest malloc_request(size_t size, size_t align, bool zero) {
+  const Options& o = g_options;
+  RegionRequest req;
+  req.size = size;
+  req.align = align;
+  req.origin = Origin::malloc;
+  req.zero = zero;
+  req.numa_node = o.numa == NumaMode::node ? o.numa_node : o.numa == NumaMode::interleave ? -2 : -1;
+  req.populate = o.populate == Populate::eager;
+  req.lock = o.pin == PinMode::mlock;
+  return req;
+}
+
+void start_event(Event* ev, uint32_t api, size_t size, void* caller) {
+  ev->api = api;
+  ev->start_ns = now_ns();
+  ev->requested = size;
+  ev->caller = reinterpret_cast<uint64_t>(caller);
+}
+
+// Large allocation: a region, or (on any shim-side failure) the real
+// allocator through `fallback`. Preserves errno on success.
+template <typename Fallback>
+__attribute__((noinline, cold)) void* allocate_large(uint32_t api, size_t size, size_t align, bool zero, void* caller, Fallback fallback) {
+  if (t_in_shim) return fallback();
+  ShimScope scope;
+  int saved = errno;
+  Event ev;
+  start_event(&ev, api, size, caller);
+  Region* r = region_allocate(malloc_request(size, align, zero), &ev);
+  void* out;
+  if (r) {
+    ev.flags |= HUGESHIM_EVENT_REDIRECTED;
+    out = reinterpret_cast<void*>(r->base);
+    errno = saved;
+  } else if (g_options.on_fallback == OnFallback::fail && ev.fallback != HUGESHIM_FALLBACK_ARENA_FULL &&
+             ev.fallback != HUGESHIM_FALLBACK_ALIGNMENT) {
+    // The operator asked for huge pages or nothing.
+    ev.flags |= HUGESHIM_EVENT_FAILED;
+    ev.result = -1;
+    ev.err = ENOMEM;
+    telemetry_emit(ev);
+    errno = ENOMEM;
+    return nullptr;
+  } else {
+    errno = saved;
+    out = fallback();
+    ev.address = reinterpret_cast<uint64_t>(out);
+    if (!out) {
+      ev.flags |= HUGESHIM_EVENT_FAILED;
+      ev.result = -1;
+      ev.err = errno;
+    }
+  }
+  telemetry_emit(ev);
+  return out;
+}
+
+__attribute__((noinline, cold)) void release_large(void* p, void* caller) {
+  ShimScope scope;
+  int saved = errno;
+  Region* r = region_find(p);
+  if (!r || r->base != reinterpret_cast<uintptr_t>(p) || r->origin != Origin::malloc) {
+    // glibc would abort on such a pointer; we refuse it and keep running.
+    log_at(LogLevel::warn, "free(%p): not the start of a live malloc region (double free?); ignored", p);
+    errno = saved;
+    return;
+  }
+  Event ev;
+  start_event(&ev, HUGESHIM_API_FREE, r->size, caller);
+  ev.flags |= HUGESHIM_EVENT_REDIRECTED;
+  region_release(r, &ev);
+  telemetry_emit(ev);
+  errno = saved;
+}
+
+__attribute__((noinline, cold)) void* realloc_ours(void* p, size_t n, void* caller) {
+  ShimScope scope;
+  Region* r = region_find(p);
+  if (!r || r->base != reinterpret_cast<uintptr_t>(p) || r->origin != Origin::malloc) {
+    log_at(LogLevel::warn, "realloc(%p): not the start of a live malloc region; refused", p);
+    errno = EINVAL;
+    return nullptr;
+  }
+  if (n == 0) {  // glibc: realloc(p, 0) frees p and returns NULL
+    release_large(p, caller);
+    return nullptr;
+  }
+  int saved = errno;
+  Event ev;
+  start_event(&ev, HUGESHIM_API_REALLOC, n, caller);
+  ev.flags |= HUGESHIM_EVENT_REDIRECTED;
+  if (n >= g_malloc_threshold && region_resize_in_place(r, n, &ev)) {
+    telemetry_emit(ev);
+    errno = saved;
+    return p;
+  }
+  // Move: to a new region when still large, else back to the real heap.
+  void* out = nullptr;
+  Region* moved = nullptr;
+  if (n >= g_malloc_threshold) {
+    moved = region_allocate(malloc_request(n, 0, false), &ev);
+    if (moved) out = reinterpret_cast<void*>(moved->base);
+  }
+  if (!out) {
+    ev.flags &= ~HUGESHIM_EVENT_REDIRECTED;
+    out = g_real.malloc(n);
+    ev.address = reinterpret_cast<uint64_t>(out);
+    ev.mapped = 0;
+    memset(ev.page_bytes, 0, sizeof ev.page_bytes);
+  }
+  if (!out) {
+    ev.flags |= HUGESHIM_EVENT_FAILED;
+    ev.result = -1;
+    ev.err = ENOMEM;
+    telemetry_emit(ev);
+    errno = ENOMEM;
+    return nullptr;  // the old block stays valid, as glibc documents
+  }
+  memcpy(out, p, n < r->mapped ? n : r->mapped);
+  Event free_ev;
+  start_event(&free_ev, HUGESHIM_API_FREE, r->size, caller);
+  free_ev.flags |= HUGESHIM_EVENT_REDIRECTED;
+  region_release(r, &free_ev);
+  telemetry_emit(ev);
+  telemetry_emit(free_ev);
+  errno = saved;
+  return out;
+}
+
+// Alignment rules of glibc's memalign family (2.36): a non-power-of-two
+// alignment is rounded up; one above SIZE_MAX/2+1 is EINVAL.
+bool normalise_alignment(size_t* align) {
+  if (*align > (~size_t{0} >> 1) + 1) return false;
+  if (!is_pow2(*align)) *align = next_pow2(*align);
+  return true;
+}
+
+__attribute__((noinline, cold)) void* aligned_large(uint32_t api, size_t align, size_t n, void* caller) {
+  size_t a = align;
+  if (!normalise_alignment(&a) || a > kPage1G) return g_real.memalign(align, n);
+  return allocate_large(api, n, a, false, caller, [&] { return g_real.memalign(align, n); });
+}
+
+// malloc's body, for callers inside the shim: they must not call the
+// exported malloc (the loader would bind that call back to the shim).
+__attribute__((noinline, cold)) void* malloc_for(size_t n, void* caller) {
+  if (n < g_malloc_threshold) return g_real.malloc(n);
+  return allocate_large(HUGESHIM_API_MALLOC, n, 0, false, caller, [n] { return g_real.malloc(n); });
+}
+
+// realloc's body, shared by realloc and reallocarray.
+__attribute__((always_inline)) inline void* realloc_for(void* p, size_t n, void* caller) {
+  if (__builtin_expect(!arena_contains(p), 1)) {
+    if (__builtin_expect(bootstrap_owns(p), 0)) {
+      void* out = malloc_for(n, caller);
+      size_t old = bootstrap_usable_size(p);
+      if (out) memcpy(out, p, n < old ? n : old);
+      return out;
+    }
+    if (n < g_malloc_threshold || !p) {
+      if (!p && n >= g_malloc_threshold)
+        return allocate_large(HUGESHIM_API_REALLOC, n, 0, false, caller, [n] { return g_real.malloc(n); });
+      return g_real.realloc(p, n);
+    }
+    // A heap block grows past the threshold: move it into a region.
+    size_t old = g_real.malloc_usable_size(p);
+    void* out = allocate_large(HUGESHIM_API_REALLOC, n, 0, false, caller, [] { return nullptr; });
+    if (!out || !arena_contains(out)) return g_real.realloc(p, n);
+    memcpy(out, p, old < n ? old : n);
+    g_real.free(p);
+    return out;
+  }
+  return realloc_ours(p, n, caller);
+}
+
+}  // namespace
+}  // namespace hugeshim
+
+using namespace hugeshim;
+
+HUGESHIM_EXPORT void* malloc(size_t n) {
+  if (__builtin_expect(n < g_malloc_threshold, 1)) return g_real.malloc(n);
+  return allocate_large(HUGESHIM_API_MALLOC, n, 0, false, __builtin_return_address(0),
+                        [n] { return g_real.malloc(n); });
+}
+
+HUGESHIM_EXPORT void free(void* p) {
+  if (__builtin_expect(!arena_contains(p), 1)) {
+    if (__builtin_expect(bootstrap_owns(p), 0)) return;
+    g_real.free(p);
+    return;
+  }
+  release_large(p, __builtin_return_address(0));
+}
+
+HUGESHIM_EXPORT void* calloc(size_t n, size_t m) {
+  size_t total;
+  if (__builtin_mul_overflow(n, m, &total)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  if (__builtin_expect(total < g_malloc_threshold, 1)) return g_real.calloc(n, m);
+  return allocate_large(HUGESHIM_API_CALLOC, total, 0, true, __builtin_return_address(0),
+                        [n, m] { return g_real.calloc(n, m); });
+}
+
+HUGESHIM_EXPORT void* realloc(void* p, size_t n) { return realloc_for(p, n, __builtin_return_address(0)); }
+
+HUGESHIM_EXPORT void* reallocarray(void* p, size_t n, size_t m) {
+  size_t total;
+  if (__builtin_mul_overflow(n, m, &total)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return realloc_for(p, total, __builtin_return_address(0));
+}
+
+HUGESHIM_EXPORT int posix_memalign(void** out, size_t align, size_t n) {
+  if (__builtin_expect(n < g_malloc_threshold, 1)) return g_real.posix_memalign(out, align, n);
+  if (!is_pow2(align) || align % sizeof(void*) || align > kPage1G)
+    return g_real.posix_memalign(out, align, n);
+  int rc = 0;
+  void* p = allocate_large(HUGESHIM_API_POSIX_MEMALIGN, n, align, false, __builtin_return_address(0),
+                           [&] {
+                             void* q = nullptr;
+                             rc = g_real.posix_memalign(&q, align, n);
+                             return q;
+                           });
+  if (!p) return rc ? rc : ENOMEM;
+  *out = p;
+  return 0;
+}
+
+HUGESHIM_EXPORT void* aligned_alloc(size_t align, size_t n) {
+  if (__builtin_expect(n < g_malloc_threshold, 1)) return g_real.aligned_alloc(align, n);
+  return aligned_large(HUGESHIM_API_ALIGNED_ALLOC, align, n, __builtin_return_address(0));
+}
+
+HUGESHIM_EXPORT void* memalign(size_t align, size_t n) {
+  if (__builtin_expect(n < g_malloc_threshold, 1)) return g_real.memalign(align, n);
+  return aligned_large(HUGESHIM_API_MEMALIGN, align, n, __builtin_return_address(0));
+}
+
+HUGESHIM_EXPORT void* valloc(size_t n) {
+  if (__builtin_expect(n < g_malloc_threshold, 1)) return g_real.valloc(n);
+  return allocate_large(HUGESHIM_API_VALLOC, n, 0, false, __builtin_return_address(0),
+                        [n] { return g_real.valloc(n); });
+}
+
+HUGESHIM_EXPORT void* pvalloc(size_t n) {
+  size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  size_t rounded = (n + page - 1) & ~(page - 1);
+  if (__builtin_expect(rounded < g_malloc_threshold || rounded < n, 1)) return g_real.pvalloc(n);
+  return allocate_large(HUGESHIM_API_PVALLOC, rounded, 0, false, __builtin_return_address(0),
+                        [n] { return g_real.pvalloc(n); });
+}
+
+HUGESHIM_EXPORT size_t malloc_usable_size(void* p) {
+  if (__builtin_expect(!arena_contains(p), 1)) {
+    if (__builtin_expect(bootstrap_owns(p), 0)) return bootstrap_usable_size(p);
+    return g_real.malloc_usable_size(p);
+  }
+  Region* r = region_find(p);
+  uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  return r && a < r->base + r->mapped ? r->base + r->mapped - a : 0;
+}
