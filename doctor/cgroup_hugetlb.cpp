@@ -12,8 +12,13 @@
 namespace hugeshim::doctor {
 namespace {
 
-// v1 reports "no limit" as the page counter maximum (about 2^63).
-constexpr uint64_t kV1Unlimited = 1ull << 62;
+// "No limit" is the page counter's maximum: v2 normally writes it as the word
+// "max", v1 as a number just below 2^63 bytes (9223372036854771712, rounded
+// down to the page size). Some v2 hosts write the number too (the H200 VM of
+// docs/gpu/2026-11-27-h200-run2/doctor.txt, which the doctor then called a
+// limit of "8192.0 PiB"). Any value at or above 2^62 bytes (4 EiB, beyond
+// any machine) therefore means no limit, whatever the cgroup version.
+constexpr uint64_t kUnlimitedFrom = 1ull << 62;
 
 // The page-size spelling of cgroup file names: 2048 kB -> "2MB".
 std::string cgroup_size_name(uint64_t size_kb) {
@@ -38,12 +43,12 @@ std::string dir_of(const std::string& mount, const std::string& path) {
   return path == "/" ? mount : mount + path;
 }
 
-// nullopt: no limit (or no file).
-std::optional<uint64_t> read_limit(const HostFiles& files, const std::string& file, int version) {
+// nullopt: no limit ("max", the counter maximum as a number) or no file.
+std::optional<uint64_t> read_limit(const HostFiles& files, const std::string& file) {
   auto text = files.read(file);
   if (!text || *text == "max") return std::nullopt;
   auto v = parse_byte_size(*text);
-  if (!v || (version == 1 && *v >= kV1Unlimited)) return std::nullopt;
+  if (!v || *v >= kUnlimitedFrom) return std::nullopt;
   return v;
 }
 
@@ -97,14 +102,14 @@ CgroupHugetlb read_cgroup_hugetlb(const HostFiles& files, const std::vector<Huge
     for (std::string path = c.path;; path = parent_of(path)) {
       const std::string dir = dir_of(mount, path);
       l.rsvd_supported |= files.exists(dir + rsvd_name);
-      auto max = read_limit(files, dir + max_name, c.version);
+      auto max = read_limit(files, dir + max_name);
       if (max && (!l.max || *max < *l.max)) {
         l.max = max;
         l.max_file = dir + max_name;
         // The reservation limit that protects it belongs in the same cgroup.
         l.rsvd_file = dir + rsvd_name;
       }
-      auto rsvd = read_limit(files, dir + rsvd_name, c.version);
+      auto rsvd = read_limit(files, dir + rsvd_name);
       if (rsvd && (!l.rsvd_max || *rsvd < *l.rsvd_max)) l.rsvd_max = rsvd;
       if (path == "/") break;
     }
@@ -139,7 +144,7 @@ void audit_cgroup_hugetlb(const HostSnapshot& host, const AuditOptions& options,
     } else if (!l.rsvd_max || *l.rsvd_max > *l.max) {
       out.push_back({"cgroup.hugetlb_unreserved", subject, Severity::error,
                      where + ", but reservations are not limited (" + l.rsvd_file +
-                         " is " + (l.rsvd_max ? format_bytes(*l.rsvd_max) : "max") +
+                         " is " + (l.rsvd_max ? format_bytes(*l.rsvd_max) : "unlimited") +
                          "): an mmap beyond the limit succeeds and the process dies of "
                          "SIGBUS on first touch. A reservation limit equal to the fault "
                          "limit makes the mmap fail instead, and the shim falls back.",

@@ -55,7 +55,8 @@ struct MemlockLimit {
 };
 
 // The tightest hugetlb limit of one page size between the audited cgroup
-// and the root of its hierarchy; nullopt means no limit.
+// and the root of its hierarchy; nullopt means no limit (the files say
+// "max" or hold the page counter maximum, see cgroup_hugetlb.cpp).
 struct CgroupHugetlbLimit {
   uint64_t size_kb = 0;
   std::optional<uint64_t> max;       // faults charged (hugetlb.<size>.max)

@@ -66,11 +66,10 @@ void print_audit_text(std::ostream& out, const HostSnapshot& h, const Findings& 
     row(out, "cgroup", "no hugetlb controller");
   } else {
     std::string text = "v" + std::to_string(h.cgroup.version) + " " + h.cgroup.path;
+    // "unlimited" where neither the cgroup nor an ancestor sets a limit.
     for (const auto& l : h.cgroup.limits)
-      text += " | " + page_size_label(l.size_kb) +
-              (l.max ? " max " + limit(l.max) + " rsvd " +
-                           (l.rsvd_supported ? limit(l.rsvd_max) : "unsupported")
-                     : " no limit");
+      text += " | " + page_size_label(l.size_kb) + " max " + limit(l.max) + " rsvd " +
+              (l.rsvd_supported ? limit(l.rsvd_max) : "unsupported");
     row(out, "cgroup", text);
   }
   if (h.gpus.empty()) row(out, "GPUs", "none");

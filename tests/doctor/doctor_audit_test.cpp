@@ -318,6 +318,36 @@ BOOST_AUTO_TEST_CASE(cgroup_v1_hugetlb_hierarchy_and_explicit_cgroup) {
   BOOST_TEST(require(audit_tree(tree, {}, other), "cgroup.hugetlb").severity == Severity::ok);
 }
 
+// Issue 10 item 9: a cgroup v2 host (the H200 VM of docs/gpu/2026-11-27-h200-run2/doctor.txt)
+// wrote the page counter's maximum as a number instead of "max"; the doctor called that a
+// limit of 8192.0 PiB. Any value at or above 2^62 bytes is "no limit", in v1 and v2 alike.
+BOOST_AUTO_TEST_CASE(cgroup_counter_maximum_is_no_limit_in_v1_and_v2) {
+  SysfsTreeDouble tree;
+  const std::string dir = "/sys/fs/cgroup/system.slice/inference.service";
+  tree.write(dir + "/hugetlb.2MB.max", "9223372036854771712");
+  tree.write(dir + "/hugetlb.2MB.rsvd.max", "9223372036854771712");
+  tree.write(dir + "/hugetlb.1GB.max", "9223372035781033984");  // rounded to 1 GiB pages
+  tree.write(dir + "/hugetlb.1GB.rsvd.max", "max");
+  HostSnapshot host = read_host(HostFiles(tree.root()), {});
+  BOOST_TEST_REQUIRE(host.cgroup.version == 2);
+  BOOST_TEST_REQUIRE(host.cgroup.limits.size() == 2u);
+  for (const auto& l : host.cgroup.limits) {
+    BOOST_TEST(!l.max.has_value(), l.size_kb);
+    BOOST_TEST(!l.rsvd_max.has_value(), l.size_kb);
+    BOOST_TEST(l.rsvd_supported, l.size_kb);
+  }
+  Findings f = audit(host, {});
+  BOOST_TEST(require(f, "cgroup.hugetlb").severity == Severity::ok);
+  BOOST_TEST(!find(f, "cgroup.hugetlb_limit", "2M"));
+  BOOST_TEST(!find(f, "cgroup.hugetlb_limit", "1G"));
+
+  // A real limit next to an unlimited reservation names it "unlimited", not a byte count.
+  tree.write(dir + "/hugetlb.2MB.max", "1073741824");
+  Finding c = require(audit_tree(tree), "cgroup.hugetlb_unreserved", "2M");
+  BOOST_TEST(c.explanation.find("PiB") == std::string::npos);
+  BOOST_TEST(c.explanation.find("is unlimited") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(kernel_6_12_single_pin_limit) {
   SysfsTreeDouble tree;
   tree.set_kernel("6.12.0-31-generic");

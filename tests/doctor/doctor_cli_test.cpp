@@ -88,6 +88,35 @@ BOOST_AUTO_TEST_CASE(text_report_names_findings_and_fixes) {
   BOOST_TEST(run.out.find("Worst: warn (exit 1)") != std::string::npos);
 }
 
+// Issue 10 item 9: "no limit" reads "unlimited" in the text report and null in --json, whether
+// the kernel wrote "max" or the page counter's maximum as a number (docs/DOCTOR.md).
+BOOST_AUTO_TEST_CASE(unlimited_cgroup_hugetlb_is_unlimited_in_text_and_null_in_json) {
+  SysfsTreeDouble tree;
+  const std::string dir = "/sys/fs/cgroup/system.slice/inference.service";
+  tree.write(dir + "/hugetlb.2MB.max", "9223372036854771712");
+  tree.write(dir + "/hugetlb.2MB.rsvd.max", "max");
+  auto text = run_doctor(root_arg(tree));
+  BOOST_TEST(text.exit_status == 0);
+  BOOST_TEST(text.out.find("PiB") == std::string::npos, text.out);
+  BOOST_TEST(text.out.find("| 2M max unlimited rsvd unlimited") != std::string::npos, text.out);
+
+  auto run = run_doctor(root_arg(tree) + " --json");
+  BOOST_TEST_REQUIRE(run.exit_status == 0);
+  json j = run.json();
+  const json& limits = j["host"]["cgroup"]["hugetlb"];
+  BOOST_TEST_REQUIRE(limits.size() >= 1u);
+  BOOST_TEST(limits[0]["page_size"] == "2M");
+  BOOST_TEST(limits[0]["max_bytes"].is_null());
+  BOOST_TEST(limits[0]["rsvd_max_bytes"].is_null());
+  BOOST_TEST(limits[0]["rsvd_supported"] == true);
+  BOOST_TEST(limits[0]["max_file"] == "");
+
+  // A set limit still prints as bytes, and its unlimited reservation as "unlimited".
+  tree.write(dir + "/hugetlb.2MB.max", "1073741824");
+  auto limited = run_doctor(root_arg(tree));
+  BOOST_TEST(limited.out.find("| 2M max 1 GiB rsvd unlimited") != std::string::npos, limited.out);
+}
+
 BOOST_AUTO_TEST_CASE(usage_errors_exit_64) {
   SysfsTreeDouble tree;
   BOOST_TEST(run_doctor("--no-such-flag 2>/dev/null").exit_status == 64);
