@@ -13,7 +13,7 @@
 #     of one 3 GiB allocation, and what cudaHostGetFlags,
 #     cudaHostGetDevicePointer, cudaPointerGetAttributes and
 #     cudaHostRegister/Unregister (with the last error each leaves) say about it
-#   - a 4 GiB cudaHostAlloc under the shim with HUGESHIM_REGISTER_CHUNK=1GiB:
+#   - a 4 GiB cudaHostAlloc under the shim with HUGESHIM_REGISTER_MAX=1GiB:
 #     above the registration limit, so pinned natively (fallback register_limit)
 #   - p50/p99/max of a small H2D copy + kernel launch loop on another thread
 #     while a 16 GiB cudaHostAlloc runs
@@ -195,8 +195,8 @@ if [[ -z "$SHIM" ]]; then
   else
     note "cmake build failed (see cmake-*.log); compiling the shim with g++ directly"
     if timeout 240 g++ -std=c++20 -O2 -g -fPIC -shared -fno-exceptions -fno-rtti \
-      -fvisibility=hidden -ftls-model=initial-exec -I"$ROOT/shim/include" -I"$ROOT/shim/src" \
-      "$ROOT"/shim/src/*.cpp "$ROOT"/shim/src/*.S -o "$BUILD/lib/libhugeshim.so" -static-libstdc++ -static-libgcc \
+      -fvisibility=hidden -ftls-model=initial-exec -I"$ROOT/common/include" -I"$ROOT/shim/src" \
+      "$ROOT"/common/src/*.cpp "$ROOT"/shim/src/*/*.cpp "$ROOT"/shim/src/entry/*.S -o "$BUILD/lib/libhugeshim.so" -static-libstdc++ -static-libgcc \
       -Wl,-z,nodelete -Wl,-z,now -ldl -lpthread >"$OUTDIR/gxx-build.log" 2>&1; then
       SHIM=$BUILD/lib/libhugeshim.so
     else
@@ -232,7 +232,7 @@ echo "build done at t=$(elapsed)s"
 RING_DIR=$OUTDIR/rings
 ((${#RING_DIR} < 190)) || RING_DIR=/tmp/gpu-check-rings-$$
 mkdir -p "$RING_DIR"
-# The shim runs use the default HUGESHIM_REGISTER_CHUNK: every allocation here
+# The shim runs use the default HUGESHIM_REGISTER_MAX: every allocation here
 # is substituted and registered with one cudaHostRegister.
 shim_env=(env LD_PRELOAD="$SHIM" "HUGESHIM_PAGES=2M,thp" HUGESHIM_RING_DIR="$RING_DIR" HUGESHIM_LOG=warn)
 native_env=(env)
@@ -286,8 +286,8 @@ if [[ -x "$BENCH" ]]; then
   both "windows 3 GiB" 10 60 "$BENCH" windows $((3 * GiB)) $GiB
 
   if [[ -n "$SHIM" ]]; then
-    section "cudaHostAlloc 4 GiB above HUGESHIM_REGISTER_CHUNK=1GiB (pinned natively)"
-    run_step 15 90 "alloc 4 GiB shim, register limit 1 GiB" "${shim_env[@]}" HUGESHIM_REGISTER_CHUNK=1GiB \
+    section "cudaHostAlloc 4 GiB above HUGESHIM_REGISTER_MAX=1GiB (pinned natively)"
+    run_step 15 90 "alloc 4 GiB shim, register limit 1 GiB" "${shim_env[@]}" HUGESHIM_REGISTER_MAX=1GiB \
       PINNED_BENCH_RUN=shim-register-limit "$BENCH" alloc $((4 * GiB))
   fi
 else

@@ -1,6 +1,6 @@
-// Names of the event codes in hugeshim/events.h. Compiled into the shim and,
-// through the hugeshim_abi_names library, into the collector, so both spell
-// every code the same way.
+// Names of the event codes in hugeshim/events.h. Part of hugeshim_common,
+// which the shim, the collector and the doctor all link, so every component
+// spells every code the same way.
 #include "hugeshim/events.h"
 
 namespace {

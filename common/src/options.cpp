@@ -131,6 +131,9 @@ using Parser = bool (*)(const char* value, Options& o);
 struct Row {
   OptionInfo info;
   Parser parse;
+  // A former name still read when the current one is unset, with one line
+  // saying it is deprecated.
+  const char* deprecated_name = nullptr;
 };
 
 bool size_into(const char* v, size_t* out, size_t min) {
@@ -170,14 +173,15 @@ const Row kRows[] = {
     {{"HUGESHIM_PIN", "none", "none|mlock",
       "mlock: lock redirected malloc/mmap regions after populating them"},
      [](const char* v, Options& o) { return parse_enum(v, kPinNames, &o.pin); }},
-    {{"HUGESHIM_REGISTER_CHUNK", "256GiB", "size, a multiple of 2MiB, >= 2MiB",
-      "largest CUDA allocation the shim registers (one cudaHostRegister each); larger ones are pinned natively"},
+    {{"HUGESHIM_REGISTER_MAX", "256GiB", "size, a multiple of 2MiB, >= 2MiB",
+      "largest CUDA allocation the shim substitutes and registers (one cudaHostRegister each); larger ones are allocated natively"},
      [](const char* v, Options& o) {
        size_t n;
        if (!size_into(v, &n, 2 * kMiB) || n % (2 * kMiB)) return false;
-       o.register_chunk = n;
+       o.register_max = n;
        return true;
-     }},
+     },
+     "HUGESHIM_REGISTER_CHUNK"},
     {{"HUGESHIM_CACHE", "256MiB", "size (0 disables)",
       "bytes of freed regions kept mapped for reuse without new page faults"},
      [](const char* v, Options& o) { return size_into(v, &o.cache_bytes, 0); }},
@@ -262,14 +266,24 @@ void options_load() {
   Options o;
   apply_defaults(o);
   for (const Row& row : kRows) {
-    const char* v = getenv(row.info.name);
+    const char* name = row.info.name;
+    const char* v = getenv(name);
+    if (const char* old = row.deprecated_name ? getenv(row.deprecated_name) : nullptr) {
+      if (v) {
+        log_error("%s is deprecated and ignored: %s is set", row.deprecated_name, name);
+      } else {
+        log_error("%s is deprecated: use %s (its value is taken)", row.deprecated_name, name);
+        name = row.deprecated_name;
+        v = old;
+      }
+    }
     if (!v) continue;
     Options trial = o;
     if (row.parse(v, trial)) {
       o = trial;
     } else {
-      log_error("%s='%s' is not valid (accepted: %s); using the default %s", row.info.name, v,
-                row.info.accepted, row.info.default_value);
+      log_error("%s='%s' is not valid (accepted: %s); using the default %s", name, v, row.info.accepted,
+                row.info.default_value);
     }
   }
   if (o.prefault_threads == 0) {
@@ -317,7 +331,7 @@ void option_effective_value(size_t index, char* buf, size_t len) {
   } else if (!strcmp(name, "HUGESHIM_POPULATE")) put("%s", kPopulateNames[static_cast<int>(o.populate)]);
   else if (!strcmp(name, "HUGESHIM_PREFAULT_THREADS")) put("%u", o.prefault_threads);
   else if (!strcmp(name, "HUGESHIM_PIN")) put("%s", kPinNames[static_cast<int>(o.pin)]);
-  else if (!strcmp(name, "HUGESHIM_REGISTER_CHUNK")) size(o.register_chunk);
+  else if (!strcmp(name, "HUGESHIM_REGISTER_MAX")) size(o.register_max);
   else if (!strcmp(name, "HUGESHIM_CACHE")) size(o.cache_bytes);
   else if (!strcmp(name, "HUGESHIM_FILE_MAP")) put("%s", o.file_map_copy ? "copy" : "off");
   else if (!strcmp(name, "HUGESHIM_FILE_MIN")) size(o.file_min);

@@ -30,7 +30,7 @@ BOOST_AUTO_TEST_CASE(defaults_parse_and_every_row_is_documented) {
   const auto& o = hugeshim::g_options;
   BOOST_CHECK_EQUAL(o.min_size, 4ull << 20);
   BOOST_CHECK_EQUAL(o.ladder_len, 3);
-  BOOST_CHECK_EQUAL(o.register_chunk, 256ull << 30);
+  BOOST_CHECK_EQUAL(o.register_max, 256ull << 30);
   BOOST_CHECK_EQUAL(o.ring_slots, 16384u);
   size_t count = 0;
   const hugeshim::OptionInfo* rows = hugeshim::options_table(&count);
@@ -71,7 +71,7 @@ BOOST_AUTO_TEST_CASE(bad_values_print_one_clear_line_and_keep_the_default) {
       {"HUGESHIM_NUMA", "near", "auto|none|interleave|NODE"},
       {"HUGESHIM_POPULATE", "sometimes", "lazy|eager"},
       {"HUGESHIM_RING_SLOTS", "1000", "power of two"},
-      {"HUGESHIM_REGISTER_CHUNK", "3M", "multiple of 2MiB"},
+      {"HUGESHIM_REGISTER_MAX", "3M", "multiple of 2MiB"},
       {"HUGESHIM_LOG", "loud", "off|warn|info|debug"},
   };
   for (const Case& c : cases) {
@@ -89,4 +89,25 @@ BOOST_AUTO_TEST_CASE(bad_values_print_one_clear_line_and_keep_the_default) {
       BOOST_CHECK_EQUAL(std::count(err.begin(), err.end(), '\n'), 1);  // exactly one line
     }
   }
+}
+
+// HUGESHIM_REGISTER_CHUNK was renamed HUGESHIM_REGISTER_MAX (it is a size
+// limit, not a chunk): the old name still applies, with one line saying so,
+// and loses to the new one when both are set.
+BOOST_AUTO_TEST_CASE(deprecated_register_chunk_is_read_with_one_line) {
+  unsetenv("HUGESHIM_REGISTER_MAX");
+  setenv("HUGESHIM_REGISTER_CHUNK", "8MiB", 1);
+  hugeshim::options_load();
+  BOOST_CHECK_EQUAL(hugeshim::g_options.register_max, 8ull << 20);
+  setenv("HUGESHIM_REGISTER_MAX", "16MiB", 1);
+  hugeshim::options_load();
+  BOOST_CHECK_EQUAL(hugeshim::g_options.register_max, 16ull << 20);
+  unsetenv("HUGESHIM_REGISTER_MAX");
+  unsetenv("HUGESHIM_REGISTER_CHUNK");
+
+  Probe probe(with_shim({{"HUGESHIM_REGISTER_CHUNK", "8MiB"}, {"HUGESHIM_PAGES", "thp"}}));
+  BOOST_CHECK_EQUAL(probe.finish(), 0);
+  std::string err = probe.stderr_text();
+  BOOST_CHECK_NE(err.find("HUGESHIM_REGISTER_CHUNK is deprecated: use HUGESHIM_REGISTER_MAX"), std::string::npos);
+  BOOST_CHECK_EQUAL(std::count(err.begin(), err.end(), '\n'), 1);
 }

@@ -337,13 +337,13 @@ BOOST_AUTO_TEST_CASE(substituted_memory_answers_as_native_memory_does) {
 }
 
 BOOST_AUTO_TEST_CASE(requests_above_one_registration_are_pinned_natively) {
-  // HUGESHIM_REGISTER_CHUNK = 8 MiB: an 8 MiB request is substituted (one
+  // HUGESHIM_REGISTER_MAX = 8 MiB: an 8 MiB request is substituted (one
   // registration); 8 MiB + 1 byte (2 MiB-rounded: 10 MiB) and 16 MiB are
   // forwarded with fallback register_limit.
   AppRun r = run_app(kApp,
                      "alloc 8388608 0\nfree\nalloc 8388609 0\nfree\n"
                      "alloc 16777216 0\npagekb\nflags\nwrite 16777216\ncheck 16777216\ncalls\nfree\ncalls\n",
-                     cuda_env({{"HUGESHIM_REGISTER_CHUNK", "8M"}}));
+                     cuda_env({{"HUGESHIM_REGISTER_MAX", "8M"}}));
   BOOST_TEST_INFO("stderr: " << r.err);
   BOOST_REQUIRE_EQUAL(r.status, 0);
   BOOST_REQUIRE_EQUAL(r.lines.size(), 12u);

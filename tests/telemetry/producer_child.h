@@ -1,6 +1,6 @@
 // Helpers for telemetry tests: a private ring directory, and producers run
-// in forked children (the real telemetry.cpp + ring_segment.cpp, without the
-// malloc interposition) so the test process itself plays the collector.
+// in forked children (the shim's real telemetry layer, without the malloc
+// interposition) so the test process itself plays the collector.
 #pragma once
 
 #include <cerrno>

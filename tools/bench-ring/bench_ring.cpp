@@ -9,7 +9,7 @@
 //                                      while `hugeshim record` runs at its defaults; prints
 //                                      events, stored and dropped
 //
-// The producer is the shim's own telemetry.cpp + ring_segment.cpp linked in.
+// The producer is the shim's own telemetry layer (hugeshim_telemetry) linked in.
 #include <algorithm>
 #include <chrono>
 #include <csignal>

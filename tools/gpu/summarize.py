@@ -105,12 +105,12 @@ def main():
         for key, label, compare in alloc_keys:
             line("cudaHostAlloc", size_name(b), label, n and n.get(key), s and s.get(key), compare)
 
-    # The shim with HUGESHIM_REGISTER_CHUNK below the request: not substituted
+    # The shim with HUGESHIM_REGISTER_MAX below the request: not substituted
     # (fallback register_limit), so it must behave and cost as native.
     for lim in [r for r in rows if r.get("test") == "alloc" and r.get("run") == "shim-register-limit"]:
         n = pick(rows, test="alloc", run="native", bytes=lim["bytes"])
         for key, label, compare in alloc_keys:
-            line("cudaHostAlloc above HUGESHIM_REGISTER_CHUNK (native pinning)", size_name(lim["bytes"]), label,
+            line("cudaHostAlloc above HUGESHIM_REGISTER_MAX (native pinning)", size_name(lim["bytes"]), label,
                  n and n.get(key), lim.get(key), compare)
 
     for conf_label, conf_pred in [("torch default", lambda c: "pinned_use_cuda_host_register" not in c),

@@ -58,7 +58,7 @@ enum hugeshim_fallback {
   HUGESHIM_FALLBACK_POPULATE_FAILED = 11,/* pre-faulting failed (e.g. MADV_POPULATE_WRITE) */
   HUGESHIM_FALLBACK_LOCK_FAILED = 12,    /* mlock failed (RLIMIT_MEMLOCK) */
   HUGESHIM_FALLBACK_FILE_UNSUITABLE = 13,/* file map copy refused (written file, not regular) */
-  HUGESHIM_FALLBACK_REGISTER_LIMIT = 14, /* larger than one registration may be (HUGESHIM_REGISTER_CHUNK) */
+  HUGESHIM_FALLBACK_REGISTER_LIMIT = 14, /* larger than one registration may be (HUGESHIM_REGISTER_MAX) */
   HUGESHIM_FALLBACK_COUNT = 15
 };
 

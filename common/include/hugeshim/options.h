@@ -36,7 +36,7 @@ struct Options {
   Populate populate = Populate::lazy;
   unsigned prefault_threads = 0;  // 0: derived from the CPU count at load
   PinMode pin = PinMode::none;
-  size_t register_chunk = 0;
+  size_t register_max = 0;  // largest substituted CUDA allocation (one registration)
   size_t cache_bytes = 0;
   bool file_map_copy = false;
   size_t file_min = 0;

@@ -39,9 +39,17 @@
 #ifndef HUGESHIM_RING_H
 #define HUGESHIM_RING_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "hugeshim/events.h"
+
+/* Compile-time checks of the layout, in C and C++ alike. */
+#if defined(__cplusplus)
+#define HUGESHIM_ABI_ASSERT(cond, why) static_assert(cond, why)
+#else
+#define HUGESHIM_ABI_ASSERT(cond, why) _Static_assert(cond, why)
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -112,11 +120,7 @@ struct hugeshim_ring_gpu {
 };
 
 #define HUGESHIM_RING_FALLBACK_SLOTS 22
-#if defined(__cplusplus)
-static_assert(HUGESHIM_FALLBACK_COUNT <= HUGESHIM_RING_FALLBACK_SLOTS, "room for every fallback code");
-#else
-_Static_assert(HUGESHIM_FALLBACK_COUNT <= HUGESHIM_RING_FALLBACK_SLOTS, "room for every fallback code");
-#endif
+HUGESHIM_ABI_ASSERT(HUGESHIM_FALLBACK_COUNT <= HUGESHIM_RING_FALLBACK_SLOTS, "room for every fallback code");
 
 /* Exact per-API totals (relaxed atomics). records_written + records_dropped
  * == events at every quiescent point. */
@@ -184,12 +188,15 @@ struct hugeshim_ring_header {
   struct hugeshim_ring_api_counters counters[HUGESHIM_API_COUNT];
   struct hugeshim_ring_histogram histograms[HUGESHIM_PHASE_COUNT][HUGESHIM_PAGE_COUNT];
 
-  /* Calls below the size threshold, per API. Approximate by design: the
-   * malloc fast path may only do a relaxed load and a relaxed store (no
-   * read-modify-write), so two threads incrementing the same counter at once
-   * can lose an increment. To make that rare and keep threads from bouncing
-   * one cache line, each call picks a stripe from its stack address (threads
-   * have distinct stacks). The total is the sum over stripes. */
+  /* Calls below the size threshold, per API. Only the CUDA pinned-memory
+   * calls (runtime and driver) are counted here; the malloc and mmap
+   * families do not count their small calls at all, so that their fast path
+   * stays one compare. Approximate by design: an increment is a relaxed load
+   * and a relaxed store (no read-modify-write), so two threads incrementing
+   * the same counter at once can lose one. To make that rare and keep
+   * threads from bouncing one cache line, each call picks a stripe from its
+   * stack address (threads have distinct stacks). The total is the sum over
+   * stripes. */
   struct {
     uint64_t calls[HUGESHIM_API_COUNT];
     uint64_t pad; /* 24 * 8 = 192 bytes: stripes never share a cache line */
@@ -197,6 +204,34 @@ struct hugeshim_ring_header {
 
   uint64_t reserved_tail[2]; /* zero; the header size is a multiple of 64 bytes */
 };
+
+/* The layout of ABI version 1, pinned: a change to any struct above that is
+ * not matched here fails to compile on both sides (producer and reader), so
+ * it cannot ship without the version bump these numbers then need. */
+HUGESHIM_ABI_ASSERT(HUGESHIM_RING_ABI_VERSION == 1, "update the layout checks below with the version");
+HUGESHIM_ABI_ASSERT(sizeof(struct hugeshim_ring_record) == 184, "record layout (ABI v1)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_record, start_ns) == 16, "record layout (ABI v1)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_record, page_bytes) == 56, "record layout (ABI v1)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_record, phase_ns) == 88, "record layout (ABI v1)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_record, numa_asked) == 120, "record layout (ABI v1)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_record, caller) == 152, "record layout (ABI v1)");
+HUGESHIM_ABI_ASSERT(sizeof(struct hugeshim_ring_slot) == 192, "a slot is three cache lines (ABI v1)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_slot, record) == 8, "slot layout (ABI v1)");
+HUGESHIM_ABI_ASSERT(sizeof(struct hugeshim_ring_gpu) == 32, "GPU entry layout (ABI v1)");
+HUGESHIM_ABI_ASSERT(sizeof(struct hugeshim_ring_api_counters) == 248, "counter layout (ABI v1)");
+HUGESHIM_ABI_ASSERT(sizeof(struct hugeshim_ring_histogram) == 520, "histogram layout (ABI v1)");
+HUGESHIM_ABI_ASSERT(sizeof(struct hugeshim_ring_header) == 21248, "header layout (ABI v1)");
+HUGESHIM_ABI_ASSERT(sizeof(struct hugeshim_ring_header) % 64 == 0, "slots start cache-line aligned");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, slots_offset) == 24, "header layout (ABI v1)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, pid) == 40, "header layout (ABI v1)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, exe) == 88, "header layout (ABI v1)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, config) == 1376, "header layout (ABI v1)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, gpus) == 3432, "header layout (ABI v1)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, enqueue_pos) == 4008, "header layout (ABI v1)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, dequeue_pos) == 4072, "header layout (ABI v1)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, counters) == 4136, "header layout (ABI v1)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, histograms) == 9840, "header layout (ABI v1)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, small_calls) == 18160, "header layout (ABI v1)");
 
 #ifdef __cplusplus
 }

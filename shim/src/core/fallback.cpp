@@ -27,7 +27,7 @@ const char* explain(uint32_t reason) {
     case HUGESHIM_FALLBACK_REGISTER_FAILED: return "registering it with CUDA failed, so it was pinned natively";
     case HUGESHIM_FALLBACK_FILE_UNSUITABLE:
       return "the file cannot be copied (open for writing somewhere, not opened read-only, mapped past its end, or not a regular file)";
-    case HUGESHIM_FALLBACK_REGISTER_LIMIT: return "it is larger than HUGESHIM_REGISTER_CHUNK, so it was pinned natively";
+    case HUGESHIM_FALLBACK_REGISTER_LIMIT: return "it is larger than HUGESHIM_REGISTER_MAX, so it was allocated natively";
     default: return "see the reason code";
   }
 }

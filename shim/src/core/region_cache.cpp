@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "hugeshim/options.h"
+#include "os/os.h"
 
 namespace hugeshim {
 namespace {
@@ -23,7 +24,7 @@ void remove_at(int i) {
 
 Region* cache_take(const RegionRequest& request, size_t mapped_need) {
   size_t align = request.align ? request.align : 1;
-  size_t limit = mapped_need + mapped_need / 4 + (size_t{2} << 20);
+  size_t limit = mapped_need + mapped_need / 4 + kPage2M;
   for (int i = g_count - 1; i >= 0; --i) {  // newest first: warmest in caches
     Region* r = g_entries[i];
     if (r->origin != request.origin || r->numa_node != request.numa_node) continue;

@@ -4,16 +4,10 @@
 #include "core/bootstrap.h"
 #include "core/region.h"
 #include "cuda/range_pages.h"
-#include "hugeshim/options.h"
+#include "core/policy.h"
 
 namespace hugeshim {
 namespace {
-
-void page_facts(const void* p, size_t size, Event* ev) {
-  range_page_bytes(p, size, ev->page_bytes);
-  ev->translations = page_count(ev->page_bytes);
-  ev->flags |= arena_contains(p) ? HUGESHIM_EVENT_REDIRECTED : HUGESHIM_EVENT_FOREIGN;
-}
 
 void finish(Event* ev, cu_result r) {
   ev->phase_ns[HUGESHIM_PHASE_REGISTER] = now_ns() - ev->start_ns;
@@ -25,9 +19,7 @@ void finish(Event* ev, cu_result r) {
 
 // t_in_shim: a driver call made underneath the shim's own work is not the
 // program's (wrappers never reach cudart, so this is a second guard).
-bool driver_observed(size_t size) {
-  return !t_in_shim && g_options.min_size != 0 && size >= g_options.min_size;
-}
+bool driver_observed(size_t size) { return !t_in_shim && policy_is_large(size); }
 
 void driver_count_small(uint32_t api) {
   if (!t_in_shim) telemetry_count_small(api);
@@ -35,13 +27,9 @@ void driver_count_small(uint32_t api) {
 
 Event driver_event(uint32_t api, const void* address, size_t size, unsigned flags,
                    const void* caller) {
-  Event ev;
-  ev.api = api;
-  ev.start_ns = now_ns();
+  Event ev = event_start(api, size, caller);
   ev.address = reinterpret_cast<uintptr_t>(address);
-  ev.requested = size;
   ev.cuda_flags = flags;
-  ev.caller = reinterpret_cast<uintptr_t>(caller);
   return ev;
 }
 
@@ -49,7 +37,7 @@ void driver_allocated(Event* ev, cu_result r, void* const* pp) {
   finish(ev, r);
   if (r == kCuSuccess && pp && *pp) {
     ev->address = reinterpret_cast<uintptr_t>(*pp);
-    page_facts(*pp, ev->requested, ev);  // after the call: the driver faulted the pages in
+    range_page_facts(*pp, ev->requested, ev);  // after the call: the driver faulted the pages in
     ledger_add(LedgerKind::native_alloc, ledger_entry_of(*ev));
   }
   telemetry_emit(*ev);
@@ -57,7 +45,7 @@ void driver_allocated(Event* ev, cu_result r, void* const* pp) {
 
 void driver_registered(Event* ev, cu_result r, const void* p) {
   finish(ev, r);
-  page_facts(p, ev->requested, ev);  // pinning faulted the pages in
+  range_page_facts(p, ev->requested, ev);  // pinning faulted the pages in
   if (r == kCuSuccess) ledger_add(LedgerKind::app_registration, ledger_entry_of(*ev));
   telemetry_emit(*ev);
 }

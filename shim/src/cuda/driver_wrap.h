@@ -4,7 +4,7 @@
 // hands them out. A program (or a library carrying a static cudart: NCCL,
 // cuBLAS, nvcc's default -cudart static) reaches them with
 // dlopen("libcuda.so.1") + dlsym(handle, "cuGetProcAddress_v2") +
-// cuGetProcAddress(...): the shim's dlsym (dlsym_entry.cpp) and the
+// cuGetProcAddress(...): the shim's dlsym (entry/dlsym.cpp) and the
 // cuGetProcAddress wrapper replace those pointers with wrappers here, which
 // forward every call unchanged and record the large ones. Nothing is
 // substituted on this path (docs/CUDA.md explains why).
@@ -18,7 +18,7 @@
 //   function than dlsym for the same name, and a process may reload the
 //   driver at another address). A full table hands out the real pointer.
 // - Wrappers go only to code outside a shared libcudart: the runtime
-//   interposer (cuda_entry.cpp) already records the runtime API, and the
+//   interposer (entry/cuda_runtime.cpp) already records the runtime API, and the
 //   shim's own calls into cudart must not record their driver calls again.
 #pragma once
 

@@ -2,7 +2,7 @@
 
 #include <pthread.h>
 
-#include "hugeshim/options.h"
+#include "core/policy.h"
 #include "hugeshim/topology.h"
 #include "telemetry/telemetry.h"
 
@@ -63,12 +63,7 @@ bool cuda_current_placement(const CudaRuntime& rt, DevicePlacement* out) {
   DeviceEntry e;
   if (!lookup(&rt, device, &e)) e = discover(rt, device);
   out->gpu = e.gpu;
-  switch (g_options.numa) {
-    case NumaMode::auto_: out->numa_node = e.numa_node >= 0 ? e.numa_node : -1; break;
-    case NumaMode::node: out->numa_node = g_options.numa_node; break;
-    case NumaMode::interleave: out->numa_node = -2; break;
-    case NumaMode::none: out->numa_node = -1; break;
-  }
+  out->numa_node = policy_device_node(e.numa_node);
   return true;
 }
 

@@ -6,11 +6,12 @@
 
 #include "core/arena.h"
 #include "core/region.h"
+#include "os/os.h"
 
 namespace hugeshim {
 namespace {
 
-constexpr uint64_t kPageSize[HUGESHIM_PAGE_COUNT] = {1ull << 30, 2ull << 20, 2ull << 20, 4096};
+constexpr uint64_t kPageSize[HUGESHIM_PAGE_COUNT] = {kPage1G, kPage2M, kPage2M, kBasePage};
 
 uint64_t overlap(uintptr_t a0, uintptr_t a1, uintptr_t b0, uintptr_t b1) {
   uintptr_t lo = a0 > b0 ? a0 : b0, hi = a1 < b1 ? a1 : b1;
@@ -134,6 +135,12 @@ uint64_t page_count(const uint64_t page_bytes[HUGESHIM_PAGE_COUNT]) {
   for (int i = 0; i < HUGESHIM_PAGE_COUNT; ++i)
     n += (page_bytes[i] + kPageSize[i] - 1) / kPageSize[i];
   return n;
+}
+
+void range_page_facts(const void* p, size_t size, Event* ev) {
+  range_page_bytes(p, size, ev->page_bytes);
+  ev->translations = page_count(ev->page_bytes);
+  ev->flags |= arena_contains(p) ? HUGESHIM_EVENT_REDIRECTED : HUGESHIM_EVENT_FOREIGN;
 }
 
 }  // namespace hugeshim

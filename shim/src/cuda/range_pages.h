@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "hugeshim/events.h"
+#include "telemetry/telemetry.h"
 
 namespace hugeshim {
 
@@ -18,5 +19,10 @@ void range_page_bytes(const void* p, size_t length, uint64_t out[HUGESHIM_PAGE_C
 
 // Pages the bytes per class amount to (THP counted as 2 MiB pages).
 uint64_t page_count(const uint64_t page_bytes[HUGESHIM_PAGE_COUNT]);
+
+// Fills a registration or pinned allocation event with the page facts of
+// [p, p + size): bytes per page class, translations, and REDIRECTED (arena
+// memory) or FOREIGN. Call after the pages were faulted in.
+void range_page_facts(const void* p, size_t size, Event* ev);
 
 }  // namespace hugeshim

@@ -6,7 +6,7 @@
 // cudaErrorInvalidValue, so a region registered in pieces is not the single
 // pinned allocation the program asked for (measured on an H200, driver
 // 580.159.04: docs/CUDA.md, "Registration"). Requests too large for one
-// registration (HUGESHIM_REGISTER_CHUNK) are never substituted.
+// registration (HUGESHIM_REGISTER_MAX) are never substituted.
 #pragma once
 
 #include <cstddef>

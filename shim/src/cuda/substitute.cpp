@@ -2,7 +2,9 @@
 
 #include "core/arena.h"
 #include "core/bootstrap.h"
+#include "core/policy.h"
 #include "core/region.h"
+#include "os/os.h"
 #include "cuda/ledger.h"
 #include "cuda/placement.h"
 #include "cuda/range_pages.h"
@@ -14,7 +16,6 @@
 namespace hugeshim {
 namespace {
 
-constexpr size_t kAlign2M = 2u << 20;
 
 // Substituted memory is registered Portable|Mapped whatever the program
 // asked: on 64-bit Linux (unified addressing) native cudaHostAlloc memory is
@@ -50,11 +51,6 @@ Region* substituted_region(const void* p) {
   if (!r || r->origin != Origin::cuda || !r->cuda_runtime) return nullptr;
   uintptr_t a = reinterpret_cast<uintptr_t>(p);
   return a < r->base + r->mapped ? r : nullptr;
-}
-
-bool eligible_size(size_t size) {
-  // min_size is >= 4096 once options are loaded; 0 means "not yet": pass.
-  return !g_options.disable && g_options.min_size != 0 && size >= g_options.min_size;
 }
 
 cuda_error call_real(const CudaRuntime& rt, uint32_t api, void** ptr, size_t size,
@@ -106,7 +102,7 @@ Region* substitute(const CudaRuntime& rt, size_t size, unsigned flags, Event* ev
 
   RegionRequest req;
   req.size = size;
-  req.align = kAlign2M;
+  req.align = kPage2M;
   req.origin = Origin::cuda;
   req.numa_node = place.numa_node;
   req.populate = true;  // registration faults every page anyway; in parallel it is faster
@@ -117,7 +113,7 @@ Region* substitute(const CudaRuntime& rt, size_t size, unsigned flags, Event* ev
     unregister_region(r);  // cached under another runtime: register afresh
   if (!r->cuda_runtime) {
     // One registration over the whole region (mapped <= the 2 MiB-rounded
-    // request <= HUGESHIM_REGISTER_CHUNK, checked by the caller).
+    // request <= HUGESHIM_REGISTER_MAX, checked by the caller).
     uint64_t t0 = now_ns();
     cuda_error e = cuda_register_region(rt, reinterpret_cast<void*>(r->base), r->mapped,
                                         kRegisterFlags);
@@ -144,25 +140,21 @@ Region* substitute(const CudaRuntime& rt, size_t size, unsigned flags, Event* ev
 
 cuda_error cuda_pinned_alloc(const CudaRuntime& rt, void** ptr, size_t size, unsigned flags,
                              uint32_t api, const void* caller) {
-  if (!ptr || !eligible_size(size)) {
+  if (!ptr || !policy_is_large(size)) {
     if (!g_options.disable) telemetry_count_small(api);
     return call_real(rt, api, ptr, size, flags);
   }
-  Event ev;
-  ev.api = api;
-  ev.start_ns = now_ns();
-  ev.requested = size;
+  Event ev = event_start(api, size, caller);
   ev.cuda_flags = flags;
-  ev.caller = reinterpret_cast<uintptr_t>(caller);
   if (!g_options.intercept_cuda) return forward_recorded(rt, api, ptr, size, flags, &ev);
   if (flags & ~(kHostAllocPortable | kHostAllocMapped)) {
     ev.fallback = HUGESHIM_FALLBACK_CUDA_FLAGS;  // WriteCombined (or unknown bits)
     return forward_recorded(rt, api, ptr, size, flags, &ev);
   }
-  // One cudaHostRegister per substituted allocation (cuda_pin.h); above the
-  // largest one we make, native pinning. register_chunk is a multiple of
+  // One cudaHostRegister per substituted allocation (cuda/registration.h); above the
+  // largest one we make, native pinning. register_max is a multiple of
   // 2 MiB, so this is "the 2 MiB-rounded size exceeds it" without overflow.
-  if (size > g_options.register_chunk) {
+  if (size > g_options.register_max) {
     ev.fallback = HUGESHIM_FALLBACK_REGISTER_LIMIT;
     return forward_recorded(rt, api, ptr, size, flags, &ev);
   }
@@ -185,11 +177,8 @@ cuda_error cuda_pinned_free(const CudaRuntime& rt, void* ptr, const void* caller
       if (!g_options.disable) telemetry_count_small(HUGESHIM_API_CUDA_FREE_HOST);
       return rt.free_host(ptr);
     }
-    Event ev;
-    ev.api = HUGESHIM_API_CUDA_FREE_HOST;
-    ev.start_ns = now_ns();
+    Event ev = event_start(HUGESHIM_API_CUDA_FREE_HOST, native.bytes, caller);
     ledger_fill(&ev, native);
-    ev.caller = reinterpret_cast<uintptr_t>(caller);
     cuda_error e = rt.free_host(ptr);
     ev.phase_ns[HUGESHIM_PHASE_REGISTER] = now_ns() - ev.start_ns;
     ev.result = e;
@@ -197,14 +186,10 @@ cuda_error cuda_pinned_free(const CudaRuntime& rt, void* ptr, const void* caller
     telemetry_emit(ev);
     return e;
   }
-  Event ev;
-  ev.api = HUGESHIM_API_CUDA_FREE_HOST;
-  ev.start_ns = now_ns();
+  Event ev = event_start(HUGESHIM_API_CUDA_FREE_HOST, r->size, caller);
   ev.address = r->base;
-  ev.requested = r->size;
   ev.cuda_flags = r->cuda_flags;
   ev.flags = HUGESHIM_EVENT_REDIRECTED;
-  ev.caller = reinterpret_cast<uintptr_t>(caller);
   {
     ShimScope scope;
     t_unregister_ns = 0;

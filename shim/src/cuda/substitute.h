@@ -5,7 +5,7 @@
 // unregister).
 //
 // Contract: never worse than without the shim. A request larger than one
-// registration may be (HUGESHIM_REGISTER_CHUNK) is not taken; any failure on
+// registration may be (HUGESHIM_REGISTER_MAX) is not taken; any failure on
 // the way (pending CUDA error, no device, no region, a failed registration)
 // undoes what was done. Both call the real allocation function, whose result
 // and side effects the program then sees unchanged.

@@ -6,6 +6,7 @@
 #include <cstddef>
 
 #include "core/arena.h"
+#include "core/policy.h"
 #include "core/region.h"
 #include "cuda/ledger.h"
 #include "cuda/range_pages.h"
@@ -38,16 +39,6 @@ cuda_error answer_on_substituted(const CudaRuntime& rt, void* ptr) {
   return kAnswerOnPinnedAllocation;
 }
 
-bool observed(size_t size) {
-  return !g_options.disable && g_options.min_size != 0 && size >= g_options.min_size;
-}
-
-void page_facts(const void* p, size_t size, Event* ev) {
-  range_page_bytes(p, size, ev->page_bytes);
-  ev->translations = page_count(ev->page_bytes);
-  ev->flags |= arena_contains(p) ? HUGESHIM_EVENT_REDIRECTED : HUGESHIM_EVENT_FOREIGN;
-}
-
 }  // namespace
 
 HUGESHIM_EXPORT cuda_error cudaHostAlloc(void** ptr, size_t size, unsigned int flags) {
@@ -76,21 +67,17 @@ HUGESHIM_EXPORT cuda_error cudaHostGetFlags(unsigned int* flags, void* ptr) {
 HUGESHIM_EXPORT cuda_error cudaHostRegister(void* ptr, size_t size, unsigned int flags) {
   RESOLVE_OR_FAIL(rt);
   const bool substituted = !g_options.disable && cuda_is_substituted(ptr);
-  if (!observed(size)) {
+  if (!policy_is_large(size)) {
     if (!g_options.disable) telemetry_count_small(HUGESHIM_API_CUDA_HOST_REGISTER);
     return substituted ? answer_on_substituted(*rt, ptr) : rt->host_register(ptr, size, flags);
   }
-  Event ev;
-  ev.api = HUGESHIM_API_CUDA_HOST_REGISTER;
-  ev.start_ns = now_ns();
+  Event ev = event_start(HUGESHIM_API_CUDA_HOST_REGISTER, size, __builtin_return_address(0));
   ev.address = reinterpret_cast<uintptr_t>(ptr);
-  ev.requested = size;
   ev.cuda_flags = flags;
-  ev.caller = reinterpret_cast<uintptr_t>(__builtin_return_address(0));
   cuda_error e = substituted ? answer_on_substituted(*rt, ptr) : rt->host_register(ptr, size, flags);
   ev.phase_ns[HUGESHIM_PHASE_REGISTER] = now_ns() - ev.start_ns;
   ev.result = e;
-  page_facts(ptr, size, &ev);  // after the call: pinning faulted the pages in
+  range_page_facts(ptr, size, &ev);  // after the call: pinning faulted the pages in
   if (e != kCudaSuccess) {
     ev.flags |= HUGESHIM_EVENT_FAILED;
   } else {
@@ -111,12 +98,9 @@ HUGESHIM_EXPORT cuda_error cudaHostUnregister(void* ptr) {
     if (!g_options.disable) telemetry_count_small(HUGESHIM_API_CUDA_HOST_UNREGISTER);
     return rt->host_unregister(ptr);
   }
-  Event ev;
-  ev.api = HUGESHIM_API_CUDA_HOST_UNREGISTER;
-  ev.start_ns = now_ns();
+  Event ev = event_start(HUGESHIM_API_CUDA_HOST_UNREGISTER, known.bytes, __builtin_return_address(0));
   ledger_fill(&ev, known);
   ev.flags |= arena_contains(ptr) ? HUGESHIM_EVENT_REDIRECTED : HUGESHIM_EVENT_FOREIGN;
-  ev.caller = reinterpret_cast<uintptr_t>(__builtin_return_address(0));
   cuda_error e = rt->host_unregister(ptr);
   ev.phase_ns[HUGESHIM_PHASE_REGISTER] = now_ns() - ev.start_ns;
   ev.result = e;

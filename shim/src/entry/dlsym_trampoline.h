@@ -38,7 +38,7 @@ void hugeshim_dlvsym_resolving();
 void hugeshim_dl_resolve_next();
 
 // Whether a lookup of `name` on an explicit handle may be answered with a
-// recording wrapper (dlsym_entry.cpp). Called with a non-NULL name.
+// recording wrapper (entry/dlsym.cpp). Called with a non-NULL name.
 int hugeshim_dl_wants_driver_wrap(const char* name);
 void* hugeshim_dlsym_driver(void* handle, const char* name);
 void* hugeshim_dlvsym_driver(void* handle, const char* name, const char* version);

@@ -7,6 +7,7 @@
 
 #include "core/arena.h"
 #include "core/bootstrap.h"
+#include "core/policy.h"
 #include "core/region.h"
 #include "entry/entry.h"
 #include "entry/export.h"
@@ -37,17 +38,10 @@ RegionRequest malloc_request(size_t size, size_t align, bool zero) {
   req.align = align;
   req.origin = Origin::malloc;
   req.zero = zero;
-  req.numa_node = o.numa == NumaMode::node ? o.numa_node : o.numa == NumaMode::interleave ? -2 : -1;
+  req.numa_node = policy_host_node();
   req.populate = o.populate == Populate::eager;
   req.lock = o.pin == PinMode::mlock;
   return req;
-}
-
-void start_event(Event* ev, uint32_t api, size_t size, void* caller) {
-  ev->api = api;
-  ev->start_ns = now_ns();
-  ev->requested = size;
-  ev->caller = reinterpret_cast<uint64_t>(caller);
 }
 
 // Large allocation: a region, or (on any shim-side failure) the real
@@ -57,8 +51,7 @@ __attribute__((noinline, cold)) void* allocate_large(uint32_t api, size_t size, 
   if (t_in_shim) return fallback();
   ShimScope scope;
   int saved = errno;
-  Event ev;
-  start_event(&ev, api, size, caller);
+  Event ev = event_start(api, size, caller);
   Region* r = region_allocate(malloc_request(size, align, zero), &ev);
   void* out;
   if (r) {
@@ -98,8 +91,7 @@ __attribute__((noinline, cold)) void release_large(void* p, void* caller) {
     errno = saved;
     return;
   }
-  Event ev;
-  start_event(&ev, HUGESHIM_API_FREE, r->size, caller);
+  Event ev = event_start(HUGESHIM_API_FREE, r->size, caller);
   ev.flags |= HUGESHIM_EVENT_REDIRECTED;
   region_release(r, &ev);
   telemetry_emit(ev);
@@ -119,8 +111,7 @@ __attribute__((noinline, cold)) void* realloc_ours(void* p, size_t n, void* call
     return nullptr;
   }
   int saved = errno;
-  Event ev;
-  start_event(&ev, HUGESHIM_API_REALLOC, n, caller);
+  Event ev = event_start(HUGESHIM_API_REALLOC, n, caller);
   ev.flags |= HUGESHIM_EVENT_REDIRECTED;
   if (n >= g_malloc_threshold && region_resize_in_place(r, n, &ev)) {
     telemetry_emit(ev);
@@ -150,8 +141,7 @@ __attribute__((noinline, cold)) void* realloc_ours(void* p, size_t n, void* call
     return nullptr;  // the old block stays valid, as glibc documents
   }
   memcpy(out, p, n < r->mapped ? n : r->mapped);
-  Event free_ev;
-  start_event(&free_ev, HUGESHIM_API_FREE, r->size, caller);
+  Event free_ev = event_start(HUGESHIM_API_FREE, r->size, caller);
   free_ev.flags |= HUGESHIM_EVENT_REDIRECTED;
   region_release(r, &free_ev);
   telemetry_emit(ev);

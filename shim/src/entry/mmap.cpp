@@ -18,6 +18,7 @@
 
 #include "core/bootstrap.h"
 #include "core/fallback.h"
+#include "core/policy.h"
 #include "entry/entry.h"
 #include "entry/export.h"
 #include "hugeshim/events.h"
@@ -45,17 +46,6 @@ bool g_file_copy = false;
 
 constexpr int kProtRWX = PROT_READ | PROT_WRITE | PROT_EXEC;
 
-void start_event(Event* ev, uint32_t api, uint64_t requested, void* caller) {
-  ev->api = api;
-  ev->start_ns = now_ns();
-  ev->requested = requested;
-  ev->caller = reinterpret_cast<uint64_t>(caller);
-}
-
-int32_t numa_target() {
-  return g_options.numa == NumaMode::node ? g_options.numa_node : g_options.numa == NumaMode::interleave ? -2 : -1;
-}
-
 // Adds the part of r inside [a, e) to an unmap/remap event.
 void account(const MappedRange& r, uintptr_t a, uintptr_t e, Event* ev) {
   uintptr_t lo = a > r.lo ? a : r.lo, hi = e < r.hi ? e : r.hi;
@@ -81,7 +71,7 @@ bool anon_eligible(void* addr, size_t len, int prot, int flags, off_t off) {
 // the caller then gives the program the kernel's own answer.
 bool finish_mapping(uintptr_t base, size_t len, int prot, int flags, Event* ev) {
   uint64_t t0 = now_ns();
-  int32_t node = numa_target();
+  int32_t node = policy_host_node();
   if (node != -1) backing_bind(base, len, node);
   // Operator-wide eager populate and mlock skip MAP_NORESERVE maps: those are
   // address-space reservations, often far larger than what gets used.
@@ -103,8 +93,7 @@ bool finish_mapping(uintptr_t base, size_t len, int prot, int flags, Event* ev) 
 void* map_anon(void* addr, size_t len, int prot, int flags, int fd, off_t off, void* caller) {
   ShimScope scope;
   int saved = errno;
-  Event ev;
-  start_event(&ev, HUGESHIM_API_MMAP, len, caller);
+  Event ev = event_start(HUGESHIM_API_MMAP, len, caller);
   size_t mapped = round_up(len, kBasePage);
   int inner_flags = flags & ~(MAP_POPULATE | MAP_LOCKED);
   uintptr_t base = 0;
@@ -235,8 +224,7 @@ void consolidate_all(uintptr_t a, uintptr_t e) {
 template <typename Call>
 auto unmap_tracked(uintptr_t a, uintptr_t e, void* caller, Call call) {
   ShimScope scope;
-  Event ev;
-  start_event(&ev, HUGESHIM_API_MUNMAP, e - a, caller);
+  Event ev = event_start(HUGESHIM_API_MUNMAP, e - a, caller);
   ev.address = a;
   mmap_table_lock();
   mmap_table_each(a, e, [&](MappedRange& r) { account(r, a, e, &ev); });
@@ -369,8 +357,7 @@ void* mremap_impl(void* old, size_t old_len, size_t new_len, int flags, void* ne
     return os_mremap(old, old_len, new_len, flags, new_addr);
   ShimScope scope;
   int saved = errno;
-  Event ev;
-  start_event(&ev, HUGESHIM_API_MREMAP, new_len, caller);
+  Event ev = event_start(HUGESHIM_API_MREMAP, new_len, caller);
   mmap_table_lock();
   int prot = PROT_READ | PROT_WRITE;
   mmap_table_each(a, e, [&](MappedRange& r) {

@@ -136,11 +136,7 @@ bool file_copy_shape(void* addr, size_t len, int prot, int flags, off_t off) {
 
 bool file_copy_map(size_t len, int flags, int fd, off_t off, void* caller, void** out) {
   int saved = errno;
-  Event ev;
-  ev.api = HUGESHIM_API_FILE_MAP;
-  ev.start_ns = now_ns();
-  ev.requested = len;
-  ev.caller = reinterpret_cast<uint64_t>(caller);
+  Event ev = event_start(HUGESHIM_API_FILE_MAP, len, caller);
 
   if (int why = file_unsuitable(fd, len, off)) {
     ev.fallback = HUGESHIM_FALLBACK_FILE_UNSUITABLE;

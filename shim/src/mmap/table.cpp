@@ -2,6 +2,8 @@
 
 #include <pthread.h>
 
+#include "os/os.h"
+
 namespace hugeshim {
 namespace {
 
@@ -15,9 +17,8 @@ uintptr_t g_box_lo = ~uintptr_t{0}, g_box_hi = 0;
 
 // Clips an entry's huge interval to its (shrunk) range, keeping 2 MiB alignment.
 void clip_huge(MappedRange& r) {
-  constexpr uintptr_t kHuge = uintptr_t{2} << 20;
-  uintptr_t lo = (r.lo + kHuge - 1) & ~(kHuge - 1);
-  uintptr_t hi = r.hi & ~(kHuge - 1);
+  uintptr_t lo = round_up(r.lo, kPage2M);
+  uintptr_t hi = round_down(r.hi, kPage2M);
   if (r.huge_lo < lo) r.huge_lo = lo;
   if (r.huge_hi > hi) r.huge_hi = hi;
   if (r.huge_lo >= r.huge_hi) r.huge_lo = r.huge_hi = 0;

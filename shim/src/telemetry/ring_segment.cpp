@@ -5,21 +5,17 @@
 #include <cstring>
 #include <ctime>
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "hugeshim/clock.h"
 #include "hugeshim/log.h"
 #include "hugeshim/options.h"
 #include "hugeshim/small_file.h"
+#include "os/os.h"
 
 namespace hugeshim {
 namespace {
-
-static_assert(sizeof(hugeshim_ring_slot) == 192, "slot is three cache lines (ABI v1)");
-static_assert(sizeof(hugeshim_ring_header) % 64 == 0, "slots start cache-line aligned");
 
 // Field 22 of /proc/self/stat (start time in clock ticks since boot). The
 // command name (field 2) may hold spaces and ')', so count from the last ')'.
@@ -118,25 +114,25 @@ hugeshim_ring_header* ring_segment_create(const char* dir, uint32_t capacity) {
     return nullptr;
   }
   const uint64_t size = sizeof(hugeshim_ring_header) + uint64_t{capacity} * sizeof(hugeshim_ring_slot);
-  long addr = -1;
+  void* addr = MAP_FAILED;
   if (ftruncate(fd, static_cast<off_t>(size)) == 0)
-    addr = syscall(SYS_mmap, nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    addr = os_mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   close(fd);
-  if (addr == -1) {
+  if (addr == MAP_FAILED) {
     log_at(LogLevel::warn, "telemetry off: cannot size or map %s/%s", dir, name);
     unlinkat(dir_fd, name, 0);
     close(dir_fd);
     return nullptr;
   }
   close(dir_fd);
-  auto* header = reinterpret_cast<hugeshim_ring_header*>(addr);
+  auto* header = static_cast<hugeshim_ring_header*>(addr);
   fill_identity(header, capacity, start_ticks, size);
   __atomic_store_n(&header->magic, HUGESHIM_RING_MAGIC, __ATOMIC_RELEASE);
   return header;
 }
 
 void ring_segment_unmap(hugeshim_ring_header* header) {
-  syscall(SYS_munmap, header, header->segment_size);
+  os_munmap(header, header->segment_size);
 }
 
 void ring_segment_mark_exited(hugeshim_ring_header* header, uint64_t now_ns) {

@@ -4,11 +4,11 @@
 #include "telemetry/telemetry.h"
 
 #include <cstring>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "hugeshim/clock.h"
 #include "hugeshim/options.h"
+#include "os/os.h"
 #include "telemetry/ring_producer.h"
 #include "telemetry/ring_segment.h"
 
@@ -31,7 +31,7 @@ void add(uint64_t& counter, uint64_t value) {
 }
 
 uint32_t current_tid() {
-  if (t_tid == 0) t_tid = static_cast<uint32_t>(syscall(SYS_gettid));
+  if (t_tid == 0) t_tid = os_gettid();
   return t_tid;
 }
 

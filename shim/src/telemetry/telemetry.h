@@ -50,8 +50,10 @@ inline Event event_start(uint32_t api, uint64_t requested, const void* caller) {
 void telemetry_init();
 // Records one large event. The producer fills tid itself.
 void telemetry_emit(const Event& event);
-// Counts a call below the threshold (not recorded individually). Cheap but
-// not exact across threads: the fast path allows no read-modify-write atomics.
+// Counts a CUDA pinned-memory call below the threshold (not recorded one by
+// one): a relaxed load and store on a per-stack stripe, so concurrent calls
+// may lose a count (ring.h, small_calls). The malloc and mmap families never
+// call it: their fast path is one compare.
 void telemetry_count_small(uint32_t api);
 // In the child after fork(): a fresh ring for the new process.
 void telemetry_after_fork_child();

@@ -1,8 +1,8 @@
-// Registration of a substituted region (shim/src/cuda_pin.cpp) against an
+// Registration of a substituted region (shim/src/cuda/registration.cpp) against an
 // in-process runtime double: a CudaRuntime whose entry points record their
 // calls. One cudaHostRegister over the whole region, one cudaHostUnregister,
 // and the sticky error of a failed call cleared.
-#define BOOST_TEST_MODULE cuda_pin
+#define BOOST_TEST_MODULE cuda_registration
 #include <boost/test/unit_test.hpp>
 
 #include <vector>
