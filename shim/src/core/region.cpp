@@ -209,7 +209,8 @@ Region* region_allocate(const RegionRequest& req, Event* ev) {
   if (cached) {
     arena_unlock();
     cached->size = req.size;
-    if (req.zero) memset(reinterpret_cast<void*>(cached->base), 0, req.size);
+    // All of it, as glibc's calloc does: malloc_usable_size reports mapped.
+    if (req.zero) memset(reinterpret_cast<void*>(cached->base), 0, cached->mapped);
     fill_event(cached, ev);
     ev->flags |= HUGESHIM_EVENT_FROM_CACHE;
     ev->phase_ns[HUGESHIM_PHASE_RESERVE] = now_ns() - t0;
@@ -370,7 +371,10 @@ bool region_resize_in_place(Region* r, size_t new_size, Event* ev) {
     LadderResult lr;
     lr.ok = true;
     if (ok && new_mapped > boundary) lr = map_ladder(r, boundary, new_mapped - boundary);
-    if (!ok || !lr.ok) {
+    // HUGESHIM_ON_FALLBACK=fail: growth that stepped down the ladder is
+    // refused like a new allocation would be.
+    bool refuse = lr.fallback != HUGESHIM_FALLBACK_NONE && g_options.on_fallback == OnFallback::fail;
+    if (!ok || !lr.ok || refuse) {
       // Roll back to the old size (the shrink path trims what was added).
       size_t old_size = r->size;
       r->mapped = boundary > end && ok ? boundary : end;

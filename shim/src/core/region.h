@@ -50,6 +50,7 @@ struct Region {
   Segment segments[kMaxSegments] = {};
   uint8_t segment_count = 0;
   bool cached = false;      // in the free-region cache, not owned by the program
+  bool release_pending = false;  // freed, queued for release (deferred_release.h); atomic
   // Part of the span could not be re-reserved after a failed map (see
   // backing.h kRangeLost): on release only the segments are unmapped and the
   // span never returns to the arena.

@@ -7,6 +7,7 @@
 
 #include "core/arena.h"
 #include "core/bootstrap.h"
+#include "core/deferred_release.h"
 #include "core/policy.h"
 #include "core/region.h"
 #include "entry/entry.h"
@@ -44,6 +45,21 @@ RegionRequest malloc_request(size_t size, size_t align, bool zero) {
   return req;
 }
 
+// HUGESHIM_ON_FALLBACK=fail: the operator asked for huge pages or nothing,
+// and this request did not get its first page size. (A full arena or an
+// alignment the shim cannot honour are not page-size answers: those requests
+// go to the real allocator as they would without the shim.)
+bool refused_by_operator(const Event& ev) {
+  return g_options.on_fallback == OnFallback::fail && ev.fallback != HUGESHIM_FALLBACK_ARENA_FULL &&
+         ev.fallback != HUGESHIM_FALLBACK_ALIGNMENT;
+}
+
+void fail_event(Event* ev, int err) {
+  ev->flags |= HUGESHIM_EVENT_FAILED;
+  ev->result = -1;
+  ev->err = err;
+}
+
 // Large allocation: a region, or (on any shim-side failure) the real
 // allocator through `fallback`. Preserves errno on success.
 template <typename Fallback>
@@ -51,6 +67,7 @@ __attribute__((noinline, cold)) void* allocate_large(uint32_t api, size_t size, 
   if (t_in_shim) return fallback();
   ShimScope scope;
   int saved = errno;
+  if (deferred_release_pending()) deferred_release_drain();
   Event ev = event_start(api, size, caller);
   Region* r = region_allocate(malloc_request(size, align, zero), &ev);
   void* out;
@@ -58,12 +75,8 @@ __attribute__((noinline, cold)) void* allocate_large(uint32_t api, size_t size, 
     ev.flags |= HUGESHIM_EVENT_REDIRECTED;
     out = reinterpret_cast<void*>(r->base);
     errno = saved;
-  } else if (g_options.on_fallback == OnFallback::fail && ev.fallback != HUGESHIM_FALLBACK_ARENA_FULL &&
-             ev.fallback != HUGESHIM_FALLBACK_ALIGNMENT) {
-    // The operator asked for huge pages or nothing.
-    ev.flags |= HUGESHIM_EVENT_FAILED;
-    ev.result = -1;
-    ev.err = ENOMEM;
+  } else if (refused_by_operator(ev)) {
+    fail_event(&ev, ENOMEM);
     telemetry_emit(ev);
     errno = ENOMEM;
     return nullptr;
@@ -71,26 +84,45 @@ __attribute__((noinline, cold)) void* allocate_large(uint32_t api, size_t size, 
     errno = saved;
     out = fallback();
     ev.address = reinterpret_cast<uint64_t>(out);
-    if (!out) {
-      ev.flags |= HUGESHIM_EVENT_FAILED;
-      ev.result = -1;
-      ev.err = errno;
-    }
+    if (!out) fail_event(&ev, errno);
   }
   telemetry_emit(ev);
   return out;
 }
 
-__attribute__((noinline, cold)) void release_large(void* p, void* caller) {
-  ShimScope scope;
-  int saved = errno;
+// The start of a live malloc region that no one has freed yet, or nullptr.
+Region* owned_malloc_region(void* p) {
   Region* r = region_find(p);
-  if (!r || r->base != reinterpret_cast<uintptr_t>(p) || r->origin != Origin::malloc) {
-    // glibc would abort on such a pointer; we refuse it and keep running.
-    log_at(LogLevel::warn, "free(%p): not the start of a live malloc region (double free?); ignored", p);
+  if (!r || r->base != reinterpret_cast<uintptr_t>(p) || r->origin != Origin::malloc ||
+      __atomic_load_n(&r->release_pending, __ATOMIC_RELAXED))
+    return nullptr;
+  return r;
+}
+
+void refuse_free(void* p) {
+  // glibc would abort on such a pointer; we refuse it and keep running.
+  log_at(LogLevel::warn, "free(%p): not the start of a live malloc region (double free?); ignored", p);
+}
+
+__attribute__((noinline, cold)) void release_large(void* p, void* caller) {
+  int saved = errno;
+  Region* r = owned_malloc_region(p);
+  if (!r) {
+    refuse_free(p);
     errno = saved;
     return;
   }
+  if (t_in_shim) {
+    // A signal handler interrupted this thread inside the shim, which may
+    // hold the arena lock: queue the release rather than wait for ourselves.
+    if (__atomic_exchange_n(&r->release_pending, true, __ATOMIC_RELAXED)) refuse_free(p);
+    else if (!deferred_release_push(r, reinterpret_cast<uint64_t>(caller)))
+      log_at(LogLevel::warn, "free(%p) from a signal handler: release queue full; the block stays mapped", p);
+    errno = saved;
+    return;
+  }
+  ShimScope scope;
+  if (deferred_release_pending()) deferred_release_drain();
   Event ev = event_start(HUGESHIM_API_FREE, r->size, caller);
   ev.flags |= HUGESHIM_EVENT_REDIRECTED;
   region_release(r, &ev);
@@ -99,9 +131,8 @@ __attribute__((noinline, cold)) void release_large(void* p, void* caller) {
 }
 
 __attribute__((noinline, cold)) void* realloc_ours(void* p, size_t n, void* caller) {
-  ShimScope scope;
-  Region* r = region_find(p);
-  if (!r || r->base != reinterpret_cast<uintptr_t>(p) || r->origin != Origin::malloc) {
+  Region* r = owned_malloc_region(p);
+  if (!r) {
     log_at(LogLevel::warn, "realloc(%p): not the start of a live malloc region; refused", p);
     errno = EINVAL;
     return nullptr;
@@ -110,7 +141,9 @@ __attribute__((noinline, cold)) void* realloc_ours(void* p, size_t n, void* call
     release_large(p, caller);
     return nullptr;
   }
+  ShimScope scope;
   int saved = errno;
+  if (deferred_release_pending()) deferred_release_drain();
   Event ev = event_start(HUGESHIM_API_REALLOC, n, caller);
   ev.flags |= HUGESHIM_EVENT_REDIRECTED;
   if (n >= g_malloc_threshold && region_resize_in_place(r, n, &ev)) {
@@ -120,10 +153,15 @@ __attribute__((noinline, cold)) void* realloc_ours(void* p, size_t n, void* call
   }
   // Move: to a new region when still large, else back to the real heap.
   void* out = nullptr;
-  Region* moved = nullptr;
   if (n >= g_malloc_threshold) {
-    moved = region_allocate(malloc_request(n, 0, false), &ev);
+    Region* moved = region_allocate(malloc_request(n, 0, false), &ev);
     if (moved) out = reinterpret_cast<void*>(moved->base);
+    else if (refused_by_operator(ev)) {
+      fail_event(&ev, ENOMEM);
+      telemetry_emit(ev);
+      errno = ENOMEM;
+      return nullptr;  // the old block stays valid, as glibc documents
+    }
   }
   if (!out) {
     ev.flags &= ~HUGESHIM_EVENT_REDIRECTED;
@@ -133,9 +171,7 @@ __attribute__((noinline, cold)) void* realloc_ours(void* p, size_t n, void* call
     memset(ev.page_bytes, 0, sizeof ev.page_bytes);
   }
   if (!out) {
-    ev.flags |= HUGESHIM_EVENT_FAILED;
-    ev.result = -1;
-    ev.err = ENOMEM;
+    fail_event(&ev, ENOMEM);
     telemetry_emit(ev);
     errno = ENOMEM;
     return nullptr;  // the old block stays valid, as glibc documents
@@ -185,10 +221,17 @@ __attribute__((always_inline)) inline void* realloc_for(void* p, size_t n, void*
         return allocate_large(HUGESHIM_API_REALLOC, n, 0, false, caller, [n] { return g_real.malloc(n); });
       return g_real.realloc(p, n);
     }
-    // A heap block grows past the threshold: move it into a region.
+    // A heap block grows past the threshold: move it into a region, or let
+    // the real realloc do it when the shim passes the request on (then p is
+    // its business); under ON_FALLBACK=fail a refused request returns NULL
+    // with p untouched.
     size_t old = g_real.malloc_usable_size(p);
-    void* out = allocate_large(HUGESHIM_API_REALLOC, n, 0, false, caller, [] { return nullptr; });
-    if (!out || !arena_contains(out)) return g_real.realloc(p, n);
+    bool real_moved = false;
+    void* out = allocate_large(HUGESHIM_API_REALLOC, n, 0, false, caller, [&] {
+      real_moved = true;
+      return g_real.realloc(p, n);
+    });
+    if (!out || real_moved) return out;
     memcpy(out, p, old < n ? old : n);
     g_real.free(p);
     return out;

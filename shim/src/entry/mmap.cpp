@@ -16,9 +16,11 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "core/arena.h"
 #include "core/bootstrap.h"
 #include "core/fallback.h"
 #include "core/policy.h"
+#include "core/region.h"
 #include "entry/entry.h"
 #include "entry/export.h"
 #include "hugeshim/events.h"
@@ -68,8 +70,9 @@ bool anon_eligible(void* addr, size_t len, int prot, int flags, off_t off) {
 // Applies what the program's MAP_POPULATE / MAP_LOCKED asked for (after the
 // huge page advice, so the pages fault in huge) and the operator's
 // HUGESHIM_POPULATE / HUGESHIM_PIN. False when MAP_LOCKED cannot be honoured:
-// the caller then gives the program the kernel's own answer.
-bool finish_mapping(uintptr_t base, size_t len, int prot, int flags, Event* ev) {
+// the caller then gives the program the kernel's own answer. *shim_locked:
+// whether the shim (not the program) locked the range.
+bool finish_mapping(uintptr_t base, size_t len, int prot, int flags, Event* ev, bool* shim_locked) {
   uint64_t t0 = now_ns();
   int32_t node = policy_host_node();
   if (node != -1) backing_bind(base, len, node);
@@ -84,7 +87,9 @@ bool finish_mapping(uintptr_t base, size_t len, int prot, int flags, Event* ev) 
   if (flags & MAP_LOCKED) {
     if (backing_lock(base, len) != 0) return false;
   } else if (g_options.pin == PinMode::mlock && prot != PROT_NONE && !reservation) {
-    if (int err = backing_lock(base, len)) fallback_note(HUGESHIM_FALLBACK_LOCK_FAILED, err, len);
+    int err = backing_lock(base, len);
+    if (err) fallback_note(HUGESHIM_FALLBACK_LOCK_FAILED, err, len);
+    *shim_locked = err == 0;
   }
   ev->phase_ns[HUGESHIM_PHASE_LOCK] = now_ns() - t1;
   return true;
@@ -143,7 +148,7 @@ void* map_anon(void* addr, size_t len, int prot, int flags, int fd, off_t off, v
     }
   }
   if (base) ev.phase_ns[HUGESHIM_PHASE_RESERVE] = now_ns() - ev.start_ns;
-  if (base && !finish_mapping(base, mapped, prot, flags, &ev)) {
+  if (base && !finish_mapping(base, mapped, prot, flags, &ev, &range.shim_locked)) {
     os_munmap(as_ptr(base), mapped);
     base = 0;
     ev.fallback = HUGESHIM_FALLBACK_LOCK_FAILED;
@@ -313,15 +318,43 @@ bool advice_is_cache_only(int advice) {
   return advice == MADV_DONTNEED || advice == MADV_WILLNEED || advice == MADV_COLD || advice == MADV_PAGEOUT;
 }
 
+// Advice the kernel refuses (EINVAL) on locked memory. Memory the shim
+// locked for HUGESHIM_PIN=mlock is unlocked memory as far as the program
+// knows, so it gets the answer (and the zeroes) it would get there: unlock,
+// advise, lock again.
+bool advice_refused_when_locked(int advice) { return advice == MADV_DONTNEED || advice == MADV_FREE; }
+
+int advise_unlocked(uintptr_t a, uintptr_t e, int advice) {
+  os_munlock(as_ptr(a), e - a);
+  int rc = os_madvise(as_ptr(a), e - a, advice);
+  int err = errno;
+  os_mlock(as_ptr(a), e - a);
+  errno = err;
+  return rc;
+}
+
+// madvise inside the arena: the program's malloc regions.
+int madvise_region(void* addr, size_t len, int advice) {
+  uintptr_t a, e;
+  const Region* r = advice_refused_when_locked(advice) && page_range(addr, len, &a, &e) ? region_find(addr) : nullptr;
+  if (r && r->locked && a >= r->base && e <= r->base + r->mapped) {
+    ShimScope scope;
+    return advise_unlocked(a, e, advice);
+  }
+  return os_madvise(addr, len, advice);
+}
+
 int madvise_tracked(uintptr_t a, uintptr_t e, int advice) {
   ShimScope scope;
   int saved = errno;
   mmap_table_lock();
   bool file_only = true, any_file = false;
+  uintptr_t shim_locked_bytes = 0;  // entries never overlap: the covered part of [a, e)
   mmap_table_each(a, e, [&](MappedRange& r) {
     bool file = r.kind == MapKind::file_private || r.kind == MapKind::file_shared;
     any_file |= file;
     file_only &= file;
+    if (r.shim_locked) shim_locked_bytes += (e < r.hi ? e : r.hi) - (a > r.lo ? a : r.lo);
   });
   file_only &= any_file;  // (no entry at all: a racing munmap emptied the range)
   int rc;
@@ -340,7 +373,9 @@ int madvise_tracked(uintptr_t a, uintptr_t e, int advice) {
     if (advice_keeps_hugetlb(advice) && !any_file) prepare_cuts(a, e);
     else consolidate_all(a, e);
     errno = saved;
-    rc = os_madvise(as_ptr(a), e - a, advice);
+    bool all_shim_locked = shim_locked_bytes == e - a;
+    rc = all_shim_locked && advice_refused_when_locked(advice) ? advise_unlocked(a, e, advice)
+                                                               : os_madvise(as_ptr(a), e - a, advice);
   }
   int err = errno;
   mmap_table_unlock();
@@ -454,6 +489,7 @@ HUGESHIM_EXPORT int mprotect(void* addr, size_t len, int prot) {
 }
 
 HUGESHIM_EXPORT int madvise(void* addr, size_t len, int advice) {
+  if (__builtin_expect(arena_contains(addr), 0) && !t_in_shim) return madvise_region(addr, len, advice);
   uintptr_t a, e;
   if (__builtin_expect(mmap_table_count() == 0 || t_in_shim, 1) || !page_range(addr, len, &a, &e) ||
       !tracking(a, e))

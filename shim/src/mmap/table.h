@@ -38,6 +38,7 @@ struct MappedRange {
   MapKind kind = MapKind::thp;
   bool used = false;
   bool rest_thp = true;  // outside the huge interval: THP-advised (else base pages)
+  bool shim_locked = false;  // mlocked by the shim for HUGESHIM_PIN=mlock, not by the program
 };
 
 constexpr size_t kMaxMappedRanges = 4096;
