@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "os/next_dl.h"
+#include "os/os.h"
 
 namespace hugeshim {
 
@@ -21,16 +22,22 @@ namespace {
 // its size in the 16 bytes before it, so realloc/malloc_usable_size work.
 size_t g_boot_used = 0;
 
+// The alignment is of the address (the buffer itself is only 64-byte
+// aligned), and `align` is rounded up to a power of two, as glibc's memalign
+// does: the bump masks with align - 1, and any other value could move a
+// block's start back over the block before it.
 void* boot_alloc(size_t n, size_t align = 16) {
   if (align < 16) align = 16;
   if (n > kBootstrapBytes || align > kBootstrapBytes) {
     errno = ENOMEM;
     return nullptr;
   }
+  if (align & (align - 1)) align = size_t{1} << (64 - __builtin_clzll(align));
+  const uintptr_t buffer = reinterpret_cast<uintptr_t>(g_bootstrap_buffer);
   size_t used = __atomic_load_n(&g_boot_used, __ATOMIC_RELAXED);
   size_t start;
   do {
-    start = (used + 16 + align - 1) & ~(align - 1);
+    start = round_up(buffer + used + 16, align) - buffer;
     if (start + n > kBootstrapBytes) {
       errno = ENOMEM;
       return nullptr;
@@ -39,6 +46,27 @@ void* boot_alloc(size_t n, size_t align = 16) {
                                         __ATOMIC_RELAXED));
   memcpy(g_bootstrap_buffer + start - sizeof(size_t), &n, sizeof n);
   return g_bootstrap_buffer + start;  // static storage: already zero, never reused
+}
+
+// realloc of nothing or of a bootstrap block: a new block with the old
+// contents (the old block is never reused).
+void* boot_realloc(void* p, size_t n) {
+  void* q = boot_alloc(n);
+  if (q && p) {
+    size_t old = bootstrap_usable_size(p);
+    memcpy(q, p, old < n ? old : n);
+  }
+  return q;
+}
+
+int boot_posix_memalign(void** out, size_t align, size_t n) {
+  if (align < sizeof(void*) || (align & (align - 1))) return EINVAL;
+  int saved = errno;
+  void* p = boot_alloc(n, align);
+  errno = saved;
+  if (!p) return ENOMEM;
+  *out = p;
+  return 0;
 }
 
 // Set while one thread resolves; read by every thread's first call.
@@ -51,16 +79,26 @@ void resolve(T* slot, const char* name) {
   if (sym) *slot = reinterpret_cast<T>(sym);
 }
 
-// Trampolines: the initial value of each g_real slot.
+// A g_real slot, read while another thread may be publishing it.
+template <typename T>
+T real(T* slot) {
+  return __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+}
+
+// Trampolines: the initial value of each g_real slot. While another thread
+// resolves, every allocating member is served from the bootstrap buffer, so
+// no call fails just because it arrived during resolution.
 void* first_malloc(size_t n) {
   if (resolving()) return boot_alloc(n);
   bootstrap_resolve();
-  return g_real.malloc != first_malloc ? g_real.malloc(n) : boot_alloc(n);
+  auto fn = real(&g_real.malloc);
+  return fn != first_malloc ? fn(n) : boot_alloc(n);
 }
 void first_free(void* p) {
   if (resolving() || bootstrap_owns(p)) return;
   bootstrap_resolve();
-  if (g_real.free != first_free) g_real.free(p);
+  auto fn = real(&g_real.free);
+  if (fn != first_free) fn(p);
 }
 void* first_calloc(size_t n, size_t m) {
   size_t total;
@@ -70,56 +108,84 @@ void* first_calloc(size_t n, size_t m) {
   }
   if (resolving()) return boot_alloc(total);
   bootstrap_resolve();
-  return g_real.calloc != first_calloc ? g_real.calloc(n, m) : boot_alloc(total);
+  auto fn = real(&g_real.calloc);
+  return fn != first_calloc ? fn(n, m) : boot_alloc(total);
 }
+// Until the real allocator is known, only nothing or a bootstrap block can
+// be resized (no pointer from the real allocator exists before that).
 void* first_realloc(void* p, size_t n) {
+  if (resolving() && (!p || bootstrap_owns(p))) return boot_realloc(p, n);
   bootstrap_resolve();
-  if (g_real.realloc == first_realloc) return nullptr;
-  return g_real.realloc(p, n);
+  auto fn = real(&g_real.realloc);
+  if (fn != first_realloc) return fn(p, n);
+  if (!p || bootstrap_owns(p)) return boot_realloc(p, n);
+  errno = ENOMEM;
+  return nullptr;
 }
 int first_posix_memalign(void** out, size_t align, size_t n) {
+  if (resolving()) return boot_posix_memalign(out, align, n);
   bootstrap_resolve();
-  if (g_real.posix_memalign == first_posix_memalign) return ENOMEM;
-  return g_real.posix_memalign(out, align, n);
+  auto fn = real(&g_real.posix_memalign);
+  return fn != first_posix_memalign ? fn(out, align, n) : boot_posix_memalign(out, align, n);
 }
 void* first_aligned_alloc(size_t align, size_t n) {
   if (resolving()) return boot_alloc(n, align);
   bootstrap_resolve();
-  return g_real.aligned_alloc != first_aligned_alloc ? g_real.aligned_alloc(align, n) : nullptr;
+  auto fn = real(&g_real.aligned_alloc);
+  return fn != first_aligned_alloc ? fn(align, n) : boot_alloc(n, align);
 }
 void* first_memalign(size_t align, size_t n) {
   if (resolving()) return boot_alloc(n, align);
   bootstrap_resolve();
-  return g_real.memalign != first_memalign ? g_real.memalign(align, n) : nullptr;
+  auto fn = real(&g_real.memalign);
+  return fn != first_memalign ? fn(align, n) : boot_alloc(n, align);
 }
 void* first_valloc(size_t n) {
+  if (resolving()) return boot_alloc(n, kBasePage);
   bootstrap_resolve();
-  return g_real.valloc != first_valloc ? g_real.valloc(n) : nullptr;
+  auto fn = real(&g_real.valloc);
+  return fn != first_valloc ? fn(n) : boot_alloc(n, kBasePage);
 }
 void* first_pvalloc(size_t n) {
+  size_t rounded = round_up(n, kBasePage);
+  if (rounded < n) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  if (resolving()) return boot_alloc(rounded, kBasePage);
   bootstrap_resolve();
-  return g_real.pvalloc != first_pvalloc ? g_real.pvalloc(n) : nullptr;
+  auto fn = real(&g_real.pvalloc);
+  return fn != first_pvalloc ? fn(n) : boot_alloc(rounded, kBasePage);
 }
 size_t first_malloc_usable_size(void* p) {
   if (bootstrap_owns(p)) return bootstrap_usable_size(p);
   bootstrap_resolve();
-  return g_real.malloc_usable_size != first_malloc_usable_size ? g_real.malloc_usable_size(p) : 0;
+  auto fn = real(&g_real.malloc_usable_size);
+  return fn != first_malloc_usable_size ? fn(p) : 0;
+}
+
+constexpr RealMalloc kTrampolines = {first_malloc,   first_free,          first_calloc,
+                                     first_realloc,  first_posix_memalign, first_aligned_alloc,
+                                     first_memalign, first_valloc,        first_pvalloc,
+                                     first_malloc_usable_size};
+
+template <typename T>
+void publish(T* slot, T value) {
+  __atomic_store_n(slot, value, __ATOMIC_RELAXED);
 }
 
 }  // namespace
 
-RealMalloc g_real = {first_malloc,   first_free,          first_calloc,
-                     first_realloc,  first_posix_memalign, first_aligned_alloc,
-                     first_memalign, first_valloc,        first_pvalloc,
-                     first_malloc_usable_size};
+constinit RealMalloc g_real = kTrampolines;
 
 void bootstrap_resolve() {
-  if (resolving() || __atomic_load_n(&g_real.malloc, __ATOMIC_ACQUIRE) != first_malloc) return;
+  if (resolving() || real(&g_real.malloc) != first_malloc) return;
   // Two threads may both get here; both resolve the same answers, and each
-  // publishes a complete table (malloc last).
+  // publishes every slot atomically (other threads read them meanwhile),
+  // malloc last with release: it is the "resolved" marker checked above.
   __atomic_store_n(&g_resolving, true, __ATOMIC_RELEASE);
   int saved = errno;
-  RealMalloc r = g_real;
+  RealMalloc r = kTrampolines;
   resolve(&r.free, "free");
   resolve(&r.calloc, "calloc");
   resolve(&r.realloc, "realloc");
@@ -130,11 +196,16 @@ void bootstrap_resolve() {
   resolve(&r.pvalloc, "pvalloc");
   resolve(&r.malloc_usable_size, "malloc_usable_size");
   resolve(&r.malloc, "malloc");
-  // Publish malloc last: it is the "resolved" marker checked above.
-  void* (*m)(size_t) = r.malloc;
-  r.malloc = first_malloc;
-  g_real = r;
-  __atomic_store_n(&g_real.malloc, m, __ATOMIC_RELEASE);
+  publish(&g_real.free, r.free);
+  publish(&g_real.calloc, r.calloc);
+  publish(&g_real.realloc, r.realloc);
+  publish(&g_real.posix_memalign, r.posix_memalign);
+  publish(&g_real.aligned_alloc, r.aligned_alloc);
+  publish(&g_real.memalign, r.memalign);
+  publish(&g_real.valloc, r.valloc);
+  publish(&g_real.pvalloc, r.pvalloc);
+  publish(&g_real.malloc_usable_size, r.malloc_usable_size);
+  __atomic_store_n(&g_real.malloc, r.malloc, __ATOMIC_RELEASE);
   __atomic_store_n(&g_resolving, false, __ATOMIC_RELEASE);
   errno = saved;
 }
