@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "recorder.h"
+#include "segment_reaper.h"
 
 namespace {
 
@@ -35,6 +37,9 @@ int main(int argc, char** argv) {
     return argc < 2 ? 1 : 0;
   }
   const std::string command = argv[1];
+  // Whatever the command: segments of dead processes that nothing needs go
+  // (a node without a running collector must not fill its ring directory).
+  reap_finished_segments(default_ring_dir());
   try {
     if (command == "run") return cmd_run(argc - 1, argv + 1);
     if (command == "record") return cmd_record(argc - 1, argv + 1);

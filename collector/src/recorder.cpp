@@ -34,7 +34,7 @@ bool is_segment_name(const std::string& name) {
 bool same_totals(const RingTotals& a, const RingTotals& b) {
   return !memcmp(a.counters, b.counters, sizeof a.counters) && !memcmp(a.histograms, b.histograms, sizeof a.histograms) &&
          !memcmp(a.small_calls, b.small_calls, sizeof a.small_calls) && a.gpus.size() == b.gpus.size() &&
-         a.exited == b.exited;
+         a.exited == b.exited && a.execed == b.execed;
 }
 
 }  // namespace
@@ -171,8 +171,10 @@ bool Recorder::drain_one(Tracked& t) {
   if (!gone) return true;
   // Totals read after the process was seen gone are final.
   store_.begin();
-  store_.set_state(t.process_id, t.stored.exited ? ProcessState::exited : ProcessState::killed,
-                   t.stored.exit_monotonic_ns);
+  const ProcessState state = t.stored.exited   ? ProcessState::exited
+                             : t.stored.execed ? ProcessState::execed
+                                               : ProcessState::killed;
+  store_.set_state(t.process_id, state, t.stored.exit_monotonic_ns);
   store_.commit();
   unlinkat(dir_fd_, t.segment.name().c_str(), 0);
   ++stats_.finished;

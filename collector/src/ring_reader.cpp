@@ -62,12 +62,13 @@ std::optional<RingView> RingView::validate(void* base, size_t size, std::string*
   if (h->abi_version != HUGESHIM_RING_ABI_VERSION)
     return fail("ring ABI version " + std::to_string(h->abi_version) + ", this collector reads version " +
                 std::to_string(HUGESHIM_RING_ABI_VERSION));
+  const std::string version = std::to_string(HUGESHIM_RING_ABI_VERSION);
   if (h->header_size != sizeof(hugeshim_ring_header))
     return fail("header size " + std::to_string(h->header_size) + " != " +
-                std::to_string(sizeof(hugeshim_ring_header)) + " for ABI version 1");
+                std::to_string(sizeof(hugeshim_ring_header)) + " for ABI version " + version);
   if (h->slot_size != sizeof(hugeshim_ring_slot))
     return fail("slot size " + std::to_string(h->slot_size) + " != " +
-                std::to_string(sizeof(hugeshim_ring_slot)) + " for ABI version 1");
+                std::to_string(sizeof(hugeshim_ring_slot)) + " for ABI version " + version);
   const uint32_t cap = h->capacity;
   if (cap < HUGESHIM_RING_MIN_SLOTS || cap > HUGESHIM_RING_MAX_SLOTS || (cap & (cap - 1)))
     return fail("capacity " + std::to_string(cap) + " is not a power of two in [" +
@@ -131,6 +132,7 @@ RingTotals RingView::totals() const {
                       g.iommu_type < HUGESHIM_IOMMU_COUNT ? g.iommu_type : uint32_t{HUGESHIM_IOMMU_UNKNOWN}});
   }
   t.exited = h->producer_state == HUGESHIM_PRODUCER_EXITED;
+  t.execed = h->producer_state == HUGESHIM_PRODUCER_EXECED;
   t.exit_monotonic_ns = h->exit_monotonic_ns;
   t.enqueue_pos = h->enqueue_pos;
   t.dequeue_pos = h->dequeue_pos;
@@ -143,13 +145,16 @@ size_t RingView::peek(DrainedSlot* out, size_t max, bool producer_gone) const {
   const uint64_t claimed_end = __atomic_load_n(&header_->enqueue_pos, __ATOMIC_ACQUIRE);
   if (max > capacity_) max = capacity_;
   size_t n = 0;
-  for (; n < max; ++n, ++pos) {
-    hugeshim_ring_slot* slot = &slots_[pos & mask];
+  // Only claimed positions: past enqueue_pos a slot's page may not be real
+  // (ring.h, "Memory"), and touching it would allocate it, or fault.
+  for (; n < max && static_cast<int64_t>(claimed_end - pos) > 0; ++n, ++pos) {
+    const uint64_t index = pos & mask;
+    hugeshim_ring_slot* slot = &slots_[index];
     DrainedSlot& d = out[n];
     d.position = pos;
     d.why_invalid = nullptr;
     const uint64_t seq = __atomic_load_n(&slot->seq, __ATOMIC_ACQUIRE);
-    if (seq == pos + 1) {
+    if (seq == pos - index + 1) {  // published for pos (sequence relative to the index)
       memcpy(&d.record, &slot->record, sizeof d.record);
       // A published slot is ours until released: a change now is not the
       // protocol, so the copy cannot be trusted.
@@ -161,7 +166,7 @@ size_t RingView::peek(DrainedSlot* out, size_t max, bool producer_gone) const {
       } else {
         d.kind = DrainedSlot::Kind::record;
       }
-    } else if (producer_gone && static_cast<int64_t>(claimed_end - pos) > 0) {
+    } else if (producer_gone) {
       d.kind = DrainedSlot::Kind::torn;
       memset(&d.record, 0, sizeof d.record);
     } else {
@@ -175,10 +180,15 @@ void RingView::release(size_t count) {
   const uint64_t mask = capacity_ - 1;
   const uint64_t pos = load_relaxed(header_->dequeue_pos);
   if (count > capacity_) count = capacity_;
-  for (size_t i = 0; i < count; ++i)
-    __atomic_store_n(&slots_[(pos + i) & mask].seq, pos + i + capacity_, __ATOMIC_RELEASE);
+  for (size_t i = 0; i < count; ++i) {
+    const uint64_t index = (pos + i) & mask;
+    // Free for the next lap's position pos + i + capacity (relative to the index).
+    __atomic_store_n(&slots_[index].seq, pos + i + capacity_ - index, __ATOMIC_RELEASE);
+  }
   __atomic_store_n(&header_->dequeue_pos, pos + count, __ATOMIC_RELEASE);
 }
+
+void RingView::mark_attached() { __atomic_store_n(&header_->reader_attached, 1u, __ATOMIC_RELEASE); }
 
 uint64_t RingView::backlog() const {
   const int64_t d = static_cast<int64_t>(load_relaxed(header_->enqueue_pos) - load_relaxed(header_->dequeue_pos));
@@ -222,6 +232,11 @@ Segment::OpenResult Segment::open(int dir_fd, const std::string& name, std::opti
     munmap(map, size);
     return give_up(pending && intact ? OpenResult::pending : OpenResult::rejected,
                    intact ? reason : "file shrank while being read");
+  }
+  // Tell the producer someone reads it: it keeps the segment at exit then.
+  if (!run_guarded([&] { view->mark_attached(); })) {
+    munmap(map, size);
+    return give_up(OpenResult::rejected, "file shrank while being read");
   }
   out->emplace(Segment(fd, name, map, size, *view, std::move(identity)));
   return OpenResult::ok;

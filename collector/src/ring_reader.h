@@ -45,7 +45,8 @@ struct RingTotals {
   hugeshim_ring_histogram histograms[HUGESHIM_PHASE_COUNT][HUGESHIM_PAGE_COUNT] = {};
   uint64_t small_calls[HUGESHIM_API_COUNT] = {};  // summed over stripes
   std::vector<RingGpu> gpus;
-  bool exited = false;
+  bool exited = false;  // ran its exit path
+  bool execed = false;  // its image was replaced by exec
   uint64_t exit_monotonic_ns = 0;
   uint64_t enqueue_pos = 0;
   uint64_t dequeue_pos = 0;
@@ -82,6 +83,8 @@ class RingView {
   size_t peek(DrainedSlot* out, size_t max, bool producer_gone) const;
   // Releases the next `count` slots (the ones peek returned) to the producer.
   void release(size_t count);
+  // Sets reader_attached: the producer keeps its segment at exit.
+  void mark_attached();
   // Producer position minus consumer position, clamped to [0, capacity].
   uint64_t backlog() const;
 

@@ -96,6 +96,7 @@ const char* process_state_name(ProcessState s) {
     case ProcessState::running: return "running";
     case ProcessState::exited: return "exited";
     case ProcessState::killed: return "killed";
+    case ProcessState::execed: return "execed";
   }
   return "unknown";
 }

@@ -25,7 +25,7 @@
 
 namespace hugeshim::collector {
 
-enum class ProcessState { running, exited, killed };
+enum class ProcessState { running, exited, killed, execed };
 const char* process_state_name(ProcessState s);
 
 class Store {

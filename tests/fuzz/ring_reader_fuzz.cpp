@@ -33,7 +33,7 @@ std::vector<uint64_t> template_image() {
   for (uint32_t i = 0; i < 5; ++i) {  // five published records
     slots[i].record.api = i;
     slots[i].record.gpu = -1;
-    slots[i].seq = i + 1;
+    slots[i].seq = 1;  // published for position i (relative to the index)
   }
   h->enqueue_pos = 5;
   return image;

@@ -150,6 +150,32 @@ int free_in_signal_handler(double seconds) {
   return 0;
 }
 
+// Large allocations, each written and freed: 2 * n large events.
+int large_mallocs(long n) {
+  for (long i = 0; i < n; ++i) {
+    void* p = std::malloc(8 * kMiB);
+    if (!p) return fail("malloc");
+    static_cast<char*>(p)[0] = 1;
+    std::free(p);
+  }
+  std::printf("ok events %ld\n", 2 * n);
+  return 0;
+}
+
+// One recorded event, then the image ends without destructors: by exec
+// (argv: exec) or by _exit (argv: _exit).
+int record_then(const std::string& how) {
+  void* p = std::malloc(8 * kMiB);
+  if (!p) return fail("malloc");
+  static_cast<char*>(p)[0] = 1;
+  std::fflush(stdout);
+  if (how == "exec") {
+    execl("/bin/true", "true", static_cast<char*>(nullptr));
+    return fail("exec");
+  }
+  _exit(0);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -159,6 +185,11 @@ int main(int argc, char** argv) {
   if (cmd == "dontneed-locked") return dontneed_on_locked(MADV_DONTNEED);
   if (cmd == "free-locked") return dontneed_on_locked(MADV_FREE);
   if (cmd == "free-in-handler" && argc == 3) return free_in_signal_handler(std::atof(argv[2]));
-  std::fprintf(stderr, "usage: reliability_probe realloc-refused heap|region MIB | calloc-cached | dontneed-locked | free-locked | free-in-handler SECONDS\n");
+  if (cmd == "large-mallocs" && argc == 3) return large_mallocs(std::atol(argv[2]));
+  if (cmd == "record-then" && argc == 3) return record_then(argv[2]);
+  if (cmd == "sleep" && argc == 3) return sleep(static_cast<unsigned>(std::atoi(argv[2])));
+  std::fprintf(stderr,
+               "usage: reliability_probe realloc-refused heap|region MIB | calloc-cached | dontneed-locked | "
+               "free-locked | free-in-handler SECONDS | large-mallocs N | record-then exec|_exit | sleep S\n");
   return 2;
 }

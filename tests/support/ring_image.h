@@ -1,6 +1,7 @@
 // A well-formed ring segment image in memory, laid out as the producer lays
-// it out: header, then `capacity` empty slots (seq == position). Tests and
-// the fuzz target start from it and add or break what they need.
+// it out: header, then `capacity` empty slots (all zero: free for lap 0, as
+// sequence numbers are stored relative to the slot index), every byte real.
+// Tests and the fuzz target start from it and add or break what they need.
 #pragma once
 
 #include <cstdint>
@@ -21,8 +22,7 @@ inline std::vector<uint64_t> ring_image(uint32_t capacity) {
   h->capacity = capacity;
   h->slots_offset = sizeof(hugeshim_ring_header);
   h->segment_size = size;
-  auto* slots = reinterpret_cast<hugeshim_ring_slot*>(h + 1);
-  for (uint32_t i = 0; i < capacity; ++i) slots[i].seq = i;
+  h->reserved_bytes = size;
   return image;
 }
 

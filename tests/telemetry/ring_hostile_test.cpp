@@ -44,12 +44,13 @@ hugeshim_ring_slot* slots_of(std::vector<uint64_t>& image) {
 void publish(std::vector<uint64_t>& image, uint32_t n, uint32_t api = HUGESHIM_API_MALLOC) {
   hugeshim_ring_header* h = header_of(image);
   for (uint32_t i = 0; i < n; ++i) {
-    hugeshim_ring_slot& s = slots_of(image)[(h->enqueue_pos) & (h->capacity - 1)];
+    const uint64_t index = h->enqueue_pos & (h->capacity - 1);
+    hugeshim_ring_slot& s = slots_of(image)[index];
     s.record = {};
     s.record.api = api;
     s.record.requested = s.record.mapped = s.record.page_bytes[HUGESHIM_PAGE_BASE] = 4096;
     s.record.gpu = -1;
-    s.seq = h->enqueue_pos + 1;
+    s.seq = h->enqueue_pos - index + 1;  // published (relative to the index)
     ++h->enqueue_pos;
   }
 }
@@ -136,7 +137,7 @@ BOOST_AUTO_TEST_CASE(hostile_files_in_the_directory_are_refused) {
   write_file(dir.file(segment_name(1)), noise.data(), noise.size() * 8);  // random bytes
   auto image = valid_image(64);
   write_file(dir.file(segment_name(2)), image.data(), sizeof(hugeshim_ring_header) + 1000);  // truncated
-  header_of(image)->abi_version = 2;
+  header_of(image)->abi_version = HUGESHIM_RING_ABI_VERSION + 1;
   write_file(dir.file(segment_name(3)), image.data(), image.size() * 8);  // wrong version
   image = valid_image(64);
   header_of(image)->capacity = 1u << 31;

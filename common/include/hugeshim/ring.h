@@ -12,19 +12,39 @@
  *   [slots_offset, slots_offset + capacity * slot_size)
  *                                              struct hugeshim_ring_slot[capacity]
  *
- * Protocol (a bounded multi-producer queue after D. Vyukov, one consumer):
- * - slot i starts with seq = i.
- * - A producer claims ring position p by CAS of enqueue_pos from p to p+1,
- *   which only succeeds when slot[p % capacity].seq == p (free). It writes the
- *   record, then publishes it with a release store seq = p + 1.
- *   If the slot still holds an unread record (seq < p) the ring is full: the
+ * Memory: the file is sized with ftruncate but holds no pages at first
+ * (tmpfs allocates a page at its first touch). The producer makes pages real
+ * before anyone touches them, with MADV_POPULATE_WRITE, which fails with an
+ * error where a touch would raise SIGBUS (a full file system): the header at
+ * creation (no header: no telemetry), the slots 64 KiB at a time as records
+ * arrive. reserved_bytes says how far the file is real; no one reads or
+ * writes past it. So a segment costs memory for the records written, and a
+ * full file system costs records (counted as dropped), never a signal.
+ *
+ * Protocol (a bounded multi-producer queue after D. Vyukov, one consumer),
+ * with every slot's sequence number stored relative to its index i, so that
+ * an all-zero (never touched) slot is free for lap 0:
+ * - Position p lives in slot i = p % capacity. Slot i is free for p when
+ *   seq == p - i, and published for p when seq == p - i + 1.
+ * - A producer claims position p by CAS of enqueue_pos from p to p+1, which
+ *   it only tries when the slot is free for p. It writes the record, then
+ *   publishes it with a release store seq = p - i + 1. If the slot still
+ *   holds an unread record of the previous lap, the ring is full: the
  *   producer drops the NEW record and counts it (records_dropped).
- * - The consumer reads position d = dequeue_pos: when slot.seq == d + 1 it
- *   copies the record out, stores it durably, then releases the slot with
- *   seq = d + capacity and advances dequeue_pos to d + 1.
+ * - The consumer reads position d = dequeue_pos, for d < enqueue_pos only:
+ *   when the slot is published for d it copies the record out, stores it
+ *   durably, then releases the slot with seq = d + capacity - i (free for
+ *   d + capacity) and advances dequeue_pos to d + 1.
  * - A slot claimed (enqueue_pos > p) but never published belongs to a
  *   producer thread that is mid-write, or that died mid-write. Only once the
  *   process is gone may the consumer skip it (counted as torn).
+ *
+ * Life cycle: a collector that attaches sets reader_attached. A process that
+ * exits (exit, _exit, quick_exit) marks producer_state EXITED, and removes its
+ * own segment when no reader ever attached and it recorded nothing. A
+ * process image replaced by exec is found by the next image (same pid and
+ * start ticks), marked EXECED and, under the same rule, removed. Collectors
+ * remove the segments of dead processes they have drained to the end.
  *
  * The header's counters and histograms are exact totals, updated with
  * relaxed atomic read-modify-writes by every event whether or not its record
@@ -56,7 +76,7 @@ extern "C" {
 #endif
 
 #define HUGESHIM_RING_MAGIC 0x31474e4952534855ull /* "UHSRING1" read little-endian */
-#define HUGESHIM_RING_ABI_VERSION 1u
+#define HUGESHIM_RING_ABI_VERSION 2u
 #define HUGESHIM_RING_FILE_PREFIX "ring-"
 #define HUGESHIM_RING_FILE_SUFFIX ".hsr"
 
@@ -74,7 +94,8 @@ extern "C" {
 /* producer_state values. */
 enum hugeshim_producer_state {
   HUGESHIM_PRODUCER_RUNNING = 0, /* process alive as far as the producer knows */
-  HUGESHIM_PRODUCER_EXITED = 1   /* process ran its exit path (normal exit) */
+  HUGESHIM_PRODUCER_EXITED = 1,  /* process ran its exit path (exit, _exit, quick_exit) */
+  HUGESHIM_PRODUCER_EXECED = 2   /* image replaced by exec (marked by the next image) */
 };
 
 /* One large event. Fixed size; every field is a copy of a value, never a
@@ -202,36 +223,43 @@ struct hugeshim_ring_header {
     uint64_t pad; /* 24 * 8 = 192 bytes: stripes never share a cache line */
   } small_calls[HUGESHIM_RING_SMALL_STRIPES];
 
-  uint64_t reserved_tail[2]; /* zero; the header size is a multiple of 64 bytes */
+  /* Bytes from offset 0 made real by the producer (MADV_POPULATE_WRITE):
+   * nothing past it is read or written. Only grows; atomic. */
+  uint64_t reserved_bytes;
+  uint32_t reader_attached; /* 1 once a collector attached; atomic */
+  uint32_t reserved_tail;   /* zero; the header size is a multiple of 64 bytes */
 };
 
-/* The layout of ABI version 1, pinned: a change to any struct above that is
+/* The layout of ABI version 2, pinned (v2 kept v1's offsets; it changed the
+ * slot protocol and the header's last 16 bytes): a change to any struct above that is
  * not matched here fails to compile on both sides (producer and reader), so
  * it cannot ship without the version bump these numbers then need. */
-HUGESHIM_ABI_ASSERT(HUGESHIM_RING_ABI_VERSION == 1, "update the layout checks below with the version");
-HUGESHIM_ABI_ASSERT(sizeof(struct hugeshim_ring_record) == 184, "record layout (ABI v1)");
-HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_record, start_ns) == 16, "record layout (ABI v1)");
-HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_record, page_bytes) == 56, "record layout (ABI v1)");
-HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_record, phase_ns) == 88, "record layout (ABI v1)");
-HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_record, numa_asked) == 120, "record layout (ABI v1)");
-HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_record, caller) == 152, "record layout (ABI v1)");
-HUGESHIM_ABI_ASSERT(sizeof(struct hugeshim_ring_slot) == 192, "a slot is three cache lines (ABI v1)");
-HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_slot, record) == 8, "slot layout (ABI v1)");
-HUGESHIM_ABI_ASSERT(sizeof(struct hugeshim_ring_gpu) == 32, "GPU entry layout (ABI v1)");
-HUGESHIM_ABI_ASSERT(sizeof(struct hugeshim_ring_api_counters) == 248, "counter layout (ABI v1)");
-HUGESHIM_ABI_ASSERT(sizeof(struct hugeshim_ring_histogram) == 520, "histogram layout (ABI v1)");
-HUGESHIM_ABI_ASSERT(sizeof(struct hugeshim_ring_header) == 21248, "header layout (ABI v1)");
+HUGESHIM_ABI_ASSERT(HUGESHIM_RING_ABI_VERSION == 2, "update the layout checks below with the version");
+HUGESHIM_ABI_ASSERT(sizeof(struct hugeshim_ring_record) == 184, "record layout (ABI v2)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_record, start_ns) == 16, "record layout (ABI v2)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_record, page_bytes) == 56, "record layout (ABI v2)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_record, phase_ns) == 88, "record layout (ABI v2)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_record, numa_asked) == 120, "record layout (ABI v2)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_record, caller) == 152, "record layout (ABI v2)");
+HUGESHIM_ABI_ASSERT(sizeof(struct hugeshim_ring_slot) == 192, "a slot is three cache lines (ABI v2)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_slot, record) == 8, "slot layout (ABI v2)");
+HUGESHIM_ABI_ASSERT(sizeof(struct hugeshim_ring_gpu) == 32, "GPU entry layout (ABI v2)");
+HUGESHIM_ABI_ASSERT(sizeof(struct hugeshim_ring_api_counters) == 248, "counter layout (ABI v2)");
+HUGESHIM_ABI_ASSERT(sizeof(struct hugeshim_ring_histogram) == 520, "histogram layout (ABI v2)");
+HUGESHIM_ABI_ASSERT(sizeof(struct hugeshim_ring_header) == 21248, "header layout (ABI v2)");
 HUGESHIM_ABI_ASSERT(sizeof(struct hugeshim_ring_header) % 64 == 0, "slots start cache-line aligned");
-HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, slots_offset) == 24, "header layout (ABI v1)");
-HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, pid) == 40, "header layout (ABI v1)");
-HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, exe) == 88, "header layout (ABI v1)");
-HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, config) == 1376, "header layout (ABI v1)");
-HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, gpus) == 3432, "header layout (ABI v1)");
-HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, enqueue_pos) == 4008, "header layout (ABI v1)");
-HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, dequeue_pos) == 4072, "header layout (ABI v1)");
-HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, counters) == 4136, "header layout (ABI v1)");
-HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, histograms) == 9840, "header layout (ABI v1)");
-HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, small_calls) == 18160, "header layout (ABI v1)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, slots_offset) == 24, "header layout (ABI v2)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, pid) == 40, "header layout (ABI v2)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, exe) == 88, "header layout (ABI v2)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, config) == 1376, "header layout (ABI v2)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, gpus) == 3432, "header layout (ABI v2)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, enqueue_pos) == 4008, "header layout (ABI v2)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, dequeue_pos) == 4072, "header layout (ABI v2)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, counters) == 4136, "header layout (ABI v2)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, histograms) == 9840, "header layout (ABI v2)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, small_calls) == 18160, "header layout (ABI v2)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, reserved_bytes) == 21232, "header layout (ABI v2)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, reader_attached) == 21240, "header layout (ABI v2)");
 
 #ifdef __cplusplus
 }

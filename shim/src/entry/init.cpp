@@ -2,6 +2,7 @@
 // real symbols, read the options, start telemetry, enable the entry
 // families, reserve the arena, then open the malloc threshold.
 #include <pthread.h>
+#include <stdlib.h>
 
 #include "core/arena.h"
 #include "core/bootstrap.h"
@@ -47,6 +48,8 @@ __attribute__((constructor(101))) void shim_init() {
   options_load();
   if (g_options.disable) return;
   telemetry_init();
+  // quick_exit skips destructors: close the segment on that path too.
+  at_quick_exit(telemetry_at_exit);
   backing_init();
   cuda_driver_enable(g_options.intercept_cuda);
   mmap_entry_init();

@@ -78,5 +78,19 @@ inline int os_get_mempolicy(int* mode, unsigned long* mask, unsigned long maxnod
   return static_cast<int>(syscall(SYS_get_mempolicy, mode, mask, maxnode, addr, flags));
 }
 inline uint32_t os_gettid() { return static_cast<uint32_t>(syscall(SYS_gettid)); }
+inline int32_t os_getpid() { return static_cast<int32_t>(syscall(SYS_getpid)); }
+[[noreturn]] inline void os_exit_group(int status) {
+  for (;;) syscall(SYS_exit_group, status);
+}
+
+// getdents64(2): directory entries without opendir's malloc.
+struct os_dirent64 {
+  uint64_t d_ino;
+  int64_t d_off;
+  unsigned short d_reclen;
+  unsigned char d_type;
+  char d_name[];
+};
+inline long os_getdents64(int fd, void* buf, size_t len) { return syscall(SYS_getdents64, fd, buf, len); }
 
 }  // namespace hugeshim

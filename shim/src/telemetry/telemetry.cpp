@@ -61,13 +61,22 @@ void make_segment() {
 
 // Runs after the default-priority destructors (the lowest number runs
 // last), so frees made by other libraries' destructors are still recorded.
-__attribute__((destructor(101))) void mark_exited() {
-  if (hugeshim_ring_header* h = ring()) ring_segment_mark_exited(h, now_ns());
-}
+__attribute__((destructor(101))) void at_normal_exit() { telemetry_at_exit(); }
 
 }  // namespace
 
-void telemetry_init() { make_segment(); }
+void telemetry_init() {
+  if (g_options.ring) ring_segment_close_previous_images(g_options.ring_dir, now_ns());
+  make_segment();
+}
+
+void telemetry_at_exit() {
+  hugeshim_ring_header* h = ring();
+  // A vfork child shares our memory, ring included: its exit is not ours.
+  if (!h || h->pid != os_getpid()) return;
+  __atomic_store_n(&g_ring, nullptr, __ATOMIC_RELEASE);  // later events: no record
+  ring_segment_exit(h, now_ns());
+}
 
 void telemetry_emit(const Event& e) {
   hugeshim_ring_header* h = ring();

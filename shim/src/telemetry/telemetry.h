@@ -55,6 +55,10 @@ void telemetry_emit(const Event& event);
 // may lose a count (ring.h, small_calls). The malloc and mmap families never
 // call it: their fast path is one compare.
 void telemetry_count_small(uint32_t api);
+// The process is exiting (exit, _exit, quick_exit): the segment is marked,
+// and removed when nothing needs it (ring_segment.h). Events after this one
+// are not recorded.
+void telemetry_at_exit();
 // In the child after fork(): a fresh ring for the new process.
 void telemetry_after_fork_child();
 // Adds/updates a GPU in the ring header's table; returns its index or -1.
