@@ -29,7 +29,8 @@ struct AppRun {
 // Shim settings of the CUDA tests: 4 MiB threshold, the default
 // registration limit, 2 MiB pages, no cache, malloc and CUDA intercepted
 // (mmap not, so an anonymous mmap is foreign memory), telemetry into a fresh
-// directory.
+// directory. The 2M ladder reaches the hugetlb pool: a test without
+// RESOURCE_LOCK hugetlb_pool passes HUGESHIM_PAGES=thp in `extra`.
 hugeshim_test::Env cuda_env(hugeshim_test::Env extra = {});
 
 // Runs bin/<app> with `script` on stdin (preloading the shim unless

@@ -17,10 +17,12 @@ const std::string kProbe = hugeshim_test::bin_dir() + "/dlsym_probe";
 const std::string kShim = hugeshim_test::shim_path();
 const std::string kPutsProbe = RTLD_NEXT_PUTS_PROBE_PATH;
 
+// Runs argv with exactly `preload` as LD_PRELOAD ("" for none). with_shim()
+// keeps that and adds its settings wherever the shim is among them:
+// telemetry off and a pool-free ladder (this test does not hold the pool lock).
 RunResult run_with(const std::vector<std::string>& argv, const std::string& preload, Env env = {}) {
   env["LD_PRELOAD"] = preload;
-  env.emplace("HUGESHIM_RING", "off");
-  return hugeshim_test::run(argv, env);
+  return hugeshim_test::run(argv, hugeshim_test::with_shim(env));
 }
 
 void same_output(const RunResult& native, const RunResult& shim) {

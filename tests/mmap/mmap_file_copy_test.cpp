@@ -73,9 +73,11 @@ std::map<std::string, Line> python_check(const Env& env) {
   return out;
 }
 
+// The shim's default ladder (1G,2M,thp): copies go to the pool first.
 Env copy_mode(Env extra = {}) {
   extra.emplace("HUGESHIM_FILE_MAP", "copy");
   extra.emplace("HUGESHIM_FILE_MIN", "64MiB");
+  extra.emplace("HUGESHIM_PAGES", kShimDefaultLadder);
   return with_shim(extra);
 }
 
@@ -114,7 +116,7 @@ BOOST_AUTO_TEST_CASE(thp_serves_the_copy_when_the_pool_is_empty) {
 
 BOOST_AUTO_TEST_CASE(without_copy_mode_the_page_cache_serves) {
   HugePool pool(300);
-  auto out = python_check(with_shim());
+  auto out = python_check(with_shim({{"HUGESHIM_PAGES", kShimDefaultLadder}}));
   for (const char* tag : {"mmap", "memmap"}) {
     BOOST_CHECK_EQUAL(out[tag].digest, out["file"].digest);
     BOOST_CHECK_EQUAL(out[tag].v.at("file"), 1);
@@ -173,5 +175,5 @@ BOOST_AUTO_TEST_CASE(later_calls_on_a_copied_mapping_answer_as_the_kernel_does) 
           "munmap s 64M\n"
           "mapfile t " + p + " 600M 0 private\n" +
           "mapfile t " + p + " 512M+4K 0 private\n",
-      {{"HUGESHIM_FILE_MAP", "copy"}, {"HUGESHIM_FILE_MIN", "16MiB"}});
+      {{"HUGESHIM_FILE_MAP", "copy"}, {"HUGESHIM_FILE_MIN", "16MiB"}, {"HUGESHIM_PAGES", kShimDefaultLadder}});
 }

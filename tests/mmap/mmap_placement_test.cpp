@@ -46,7 +46,7 @@ BOOST_AUTO_TEST_CASE(without_the_shim_the_same_map_is_not_advised) {
 BOOST_AUTO_TEST_CASE(anonymous_1g_lands_on_thp) {
   // MAP_POPULATE: the shim advises first, then populates, so the pages fault
   // in huge (the kernel alone would fault base pages before any advice).
-  MmapProbe probe(with_shim());
+  MmapProbe probe(with_shim({{"HUGESHIM_PAGES", kShimDefaultLadder}}));
   BOOST_REQUIRE_EQUAL(probe.ask("map a 1G rw populate"), "ok");
   uint64_t a = probe.addr("a");
   SmapsSummary s = smaps_range(probe.pid(), a, kGiB);

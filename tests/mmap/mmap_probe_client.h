@@ -62,23 +62,6 @@ class MmapProbe {
   Child child_;
 };
 
-// The VmFlags line of the VMA containing addr ("" if none): "hg" marks
-// MADV_HUGEPAGE advice, "ht" a hugetlb mapping.
-inline std::string vm_flags(pid_t pid, uint64_t addr) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/smaps");
-  std::string line;
-  bool in = false;
-  while (std::getline(f, line)) {
-    unsigned long lo, hi;
-    if (sscanf(line.c_str(), "%lx-%lx ", &lo, &hi) == 2 && line.find(':') > line.find(' ')) {
-      in = lo <= addr && addr < hi;
-      continue;
-    }
-    if (in && line.rfind("VmFlags:", 0) == 0) return line.substr(8) + " ";
-  }
-  return "";
-}
-
 // The /proc/PID/maps line of the VMA containing addr.
 inline std::string maps_line(pid_t pid, uint64_t addr) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/maps");

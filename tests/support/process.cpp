@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <strings.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -66,6 +67,14 @@ std::string temp_path(const char* tag) {
   return buf.data();
 }
 
+// Throws unless this test holds the pool lock; `what` says what needed it.
+void require_pool_lock(const std::string& what) {
+  if (holds_pool_lock()) return;
+  throw std::logic_error(what +
+                         " touches the global hugetlb pool: give this test RESOURCE_LOCK hugetlb_pool in "
+                         "hugeshim_test(), or run the shim with HUGESHIM_PAGES=" + kPoolFreeLadder);
+}
+
 }  // namespace
 
 std::string read_file(const std::string& path) {
@@ -78,9 +87,25 @@ std::string read_file(const std::string& path) {
 std::string shim_path() { return HUGESHIM_SHIM_PATH; }
 std::string bin_dir() { return HUGESHIM_BIN_DIR; }
 
+bool ladder_reaches_pool(const std::string& pages) {
+  // As the shim parses it: a comma list of distinct rungs, none empty.
+  int thp_rungs = 0;
+  for (size_t at = 0;;) {
+    size_t end = pages.find(',', at);
+    std::string rung = pages.substr(at, end == std::string::npos ? std::string::npos : end - at);
+    if (strcasecmp(rung.c_str(), "thp") == 0) ++thp_rungs;
+    else if (strcasecmp(rung.c_str(), "base") != 0) return true;  // 1G, 2M, or invalid: the default
+    if (end == std::string::npos) return thp_rungs > 1;             // a repeated rung is invalid too
+    at = end + 1;
+  }
+}
+
 Env with_shim(Env env) {
   env.emplace("LD_PRELOAD", shim_path());
   env.emplace("HUGESHIM_RING", "off");
+  const std::string& pages = env.emplace("HUGESHIM_PAGES", kPoolFreeLadder).first->second;
+  if (ladder_reaches_pool(pages))
+    require_pool_lock("the shim with HUGESHIM_PAGES='" + pages + "'" + (pages.empty() ? " (its default)" : ""));
   return env;
 }
 
@@ -194,7 +219,25 @@ SmapsSummary smaps_range(pid_t pid, uint64_t addr, uint64_t len) {
   return s;
 }
 
+SmapsSummary smaps_process(pid_t pid) { return smaps_range(pid, 0, UINT64_MAX); }
+
+std::string vm_flags(pid_t pid, uint64_t addr) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/smaps");
+  std::string line;
+  bool in = false;
+  while (std::getline(f, line)) {
+    unsigned long lo, hi;
+    if (sscanf(line.c_str(), "%lx-%lx ", &lo, &hi) == 2 && line.find(':') > line.find(' ')) {
+      in = lo <= addr && addr < hi;
+      continue;
+    }
+    if (in && line.rfind("VmFlags:", 0) == 0) return line.substr(8) + " ";
+  }
+  return "";
+}
+
 long meminfo(const std::string& key) {
+  if (key.rfind("HugePages_", 0) == 0) require_pool_lock("reading " + key);
   std::ifstream f("/proc/meminfo");
   std::string line;
   while (std::getline(f, line)) {
@@ -203,7 +246,15 @@ long meminfo(const std::string& key) {
   return -1;
 }
 
+std::string thp_mode() {
+  std::string modes = read_file("/sys/kernel/mm/transparent_hugepage/enabled");
+  auto open = modes.find('['), close = modes.find(']');
+  if (open == std::string::npos || close == std::string::npos || close < open) return "";
+  return modes.substr(open + 1, close - open - 1);
+}
+
 HugePool::HugePool(long pages) {
+  require_pool_lock("sizing the pool (nr_hugepages)");
   previous_ = std::strtol(read_file("/proc/sys/vm/nr_hugepages").c_str(), nullptr, 10);
   std::ofstream("/proc/sys/vm/nr_hugepages") << pages;
   long got = std::strtol(read_file("/proc/sys/vm/nr_hugepages").c_str(), nullptr, 10);

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <sys/stat.h>
 
+#include "process.h"
 #include "producer_child.h"
 #include "sqlite_db.h"
 
@@ -19,6 +20,14 @@ using namespace hugeshim::test;
 namespace {
 
 const std::string kHugeshim = std::string(HUGESHIM_BIN_DIR) + "/hugeshim";
+
+// `hugeshim run` preloads the shim into its command with this process's
+// environment. This test does not hold the hugetlb pool lock, so every shim
+// it starts gets a pool-free ladder (tests/support/process.h).
+struct PoolFreeShims {
+  PoolFreeShims() { setenv("HUGESHIM_PAGES", hugeshim_test::kPoolFreeLadder, 1); }
+};
+BOOST_TEST_GLOBAL_FIXTURE(PoolFreeShims);
 
 struct Output {
   int status;
