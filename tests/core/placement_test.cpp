@@ -6,6 +6,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "probe_client.h"
+#include "thp_mode.h"
 
 using namespace hugeshim_test;
 
@@ -34,7 +35,7 @@ BOOST_AUTO_TEST_CASE(lands_on_2m_hugetlb_when_the_pool_has_room) {
   BOOST_CHECK_EQUAL(meminfo("HugePages_Free"), free_before);
 }
 
-BOOST_AUTO_TEST_CASE(lands_on_thp_when_the_pool_is_empty) {
+BOOST_AUTO_TEST_CASE(lands_on_thp_when_the_pool_is_empty, *needs_thp_enabled()) {
   HugePool pool(0);
   Probe probe(with_shim({{"HUGESHIM_PAGES", kShimDefaultLadder}, {"HUGESHIM_LOG", "info"}}));
   Answer a = probe.call("malloc " + std::to_string(kSize));
@@ -42,7 +43,7 @@ BOOST_AUTO_TEST_CASE(lands_on_thp_when_the_pool_is_empty) {
   probe.fill(a.addr, kSize, 1);
   SmapsSummary s = smaps_range(probe.pid(), a.addr, kSize);
   BOOST_CHECK_EQUAL(s.hugetlb_kb, 0u);
-  // THP in madvise mode: most of the range should be huge after first touch.
+  // Advised memory: most of the range should be huge after first touch.
   BOOST_CHECK_GE(s.anon_huge_kb, kSize / 1024 / 2);
   BOOST_CHECK_EQUAL(s.kb_by_page_size[2048], 0u);
   probe.free(a.addr);
@@ -50,7 +51,7 @@ BOOST_AUTO_TEST_CASE(lands_on_thp_when_the_pool_is_empty) {
   BOOST_CHECK_NE(probe.stderr_text().find("fallback pool_empty"), std::string::npos);
 }
 
-BOOST_AUTO_TEST_CASE(lands_on_base_pages_when_the_ladder_allows_neither) {
+BOOST_AUTO_TEST_CASE(lands_on_base_pages_when_the_ladder_allows_neither, *needs_thp_only_where_advised()) {
   HugePool pool(0);
   Probe probe(with_shim({{"HUGESHIM_PAGES", "2M"}, {"HUGESHIM_LOG", "info"}}));
   Answer a = probe.call("malloc " + std::to_string(kSize));

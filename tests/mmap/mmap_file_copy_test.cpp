@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "mmap_probe_client.h"
+#include "thp_mode.h"
 
 using namespace hugeshim_test;
 
@@ -99,7 +100,7 @@ BOOST_AUTO_TEST_CASE(python_mmap_and_numpy_memmap_read_back_identical_from_huget
   }
 }
 
-BOOST_AUTO_TEST_CASE(thp_serves_the_copy_when_the_pool_is_empty) {
+BOOST_AUTO_TEST_CASE(thp_serves_the_copy_when_the_pool_is_empty, *needs_thp_enabled()) {
   HugePool pool(0);
   auto out = python_check(copy_mode());
   for (const char* tag : {"mmap", "memmap"}) {

@@ -6,6 +6,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "mmap_probe_client.h"
+#include "thp_mode.h"
 
 using namespace hugeshim_test;
 
@@ -145,7 +146,7 @@ void all_scripts(const Env& env) {
 
 }  // namespace
 
-BOOST_AUTO_TEST_CASE(thp_path_keeps_kernel_semantics) {
+BOOST_AUTO_TEST_CASE(thp_path_keeps_kernel_semantics, *needs_thp_enabled()) {
   all_scripts({{"HUGESHIM_MIN_SIZE", "4MiB"}});
 }
 
