@@ -32,7 +32,7 @@ if echo "$pages" > /proc/sys/vm/nr_hugepages 2>/dev/null; then
   # lazily, so the first use is slow for reasons outside the guest. Warm once.
   HUGESHIM_RING=off LD_PRELOAD="$PWD/$lib" "$bin/hugeshim-demo-workload" "$count" "$mib" >/dev/null
   if [[ -x "$bin/hugeshim" ]]; then
-    "$bin/hugeshim" run -- "$bin/hugeshim-demo-workload" "$count" "$mib"
+    "$bin/hugeshim" run --force -o build/demo.db -- "$bin/hugeshim-demo-workload" "$count" "$mib"
   else
     HUGESHIM_RING=off LD_PRELOAD="$PWD/$lib" "$bin/hugeshim-demo-workload" "$count" "$mib"
   fi

@@ -3,6 +3,7 @@
 // environment) into a SQLite file until SIGINT/SIGTERM or the duration.
 // The file is appended to, so a restarted recorder continues where the last
 // one stopped: what it committed was released, what it had not is re-read.
+// A file that is not a recording (or empty) is refused, untouched (exit 2).
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <csignal>
@@ -24,12 +25,13 @@ int cmd_record(int argc, char** argv) {
   std::string output = "hugeshim.db";
   std::string dir = default_ring_dir();
   double duration = 0;
-  app.add_option("-o,--output", output, "SQLite file to append to")->capture_default_str();
+  app.add_option("-o,--output", output, "recording to append to (created when absent; any other file is refused)")
+      ->capture_default_str();
   app.add_option("--dir", dir, "ring directory (HUGESHIM_RING_DIR)")->capture_default_str();
   app.add_option("--duration", duration, "stop after S seconds (0: until SIGINT/SIGTERM)")->check(CLI::NonNegativeNumber);
   CLI11_PARSE(app, argc, argv);
 
-  Store store(output, /*fresh=*/false);
+  Store store(output, /*replace=*/false);
   Recorder recorder(store, dir, std::cerr);
   signal(SIGINT, request_stop);
   signal(SIGTERM, request_stop);

@@ -19,6 +19,9 @@ int cmd_report(int argc, char** argv) {
   app.add_option("--top", top, "largest/slowest events listed per process")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (access(file.c_str(), R_OK) != 0) throw std::runtime_error("cannot read " + file);
+  if (const FileKind found = inspect_file(file); found.kind != FileKind::recording)
+    throw RefusedFile(file + " is not a hugeshim recording (" +
+                      (found.kind == FileKind::empty ? std::string("an empty file") : found.what) + ")");
   {
     // A recorder that was killed may have left staged batches: expand them
     // first when we may write the file (idempotent, see store.h).
@@ -31,7 +34,7 @@ int cmd_report(int argc, char** argv) {
     }
     if (pending) {
       if (access(file.c_str(), W_OK) == 0) {
-        Store store(file, /*fresh=*/false);
+        Store store(file, /*replace=*/false);
         while (store.expand_staged_batch()) {
         }
       } else {
@@ -41,7 +44,7 @@ int cmd_report(int argc, char** argv) {
   }
   Database db(file, Database::Mode::read_only);
   nlohmann::json report = build_report(db, top);
-  if (format == "json") std::cout << report.dump(2) << "\n";
+  if (format == "json") std::cout << render_json(report) << "\n";
   else if (format == "csv") render_csv(report, std::cout);
   else render_text(report, std::cout);
   return 0;

@@ -1,8 +1,9 @@
-// hugeshim run [-o FILE] [--top N] -- CMD...: runs CMD with libhugeshim.so
-// preloaded and a private ring directory, drains the rings of CMD and its
-// descendants (fork gives each its own segment in the same directory) while
-// it runs, prints a summary to stderr, and exits with CMD's status (128 +
-// signal when a signal killed it).
+// hugeshim run [-o FILE] [--force|--append] [--top N] -- CMD...: runs CMD
+// with libhugeshim.so preloaded and a private ring directory, drains the
+// rings of CMD and its descendants (fork gives each its own segment in the
+// same directory) while it runs, prints a summary to stderr, and exits with
+// CMD's status (128 + signal when a signal killed it). Once CMD started,
+// nothing that goes wrong in recording or reporting changes that status.
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
@@ -20,6 +21,7 @@
 #include "commands.h"
 #include "drain_loop.h"
 #include "report.h"
+#include "store.h"
 
 namespace hugeshim::collector {
 namespace {
@@ -46,11 +48,30 @@ std::string find_shim() {
                            "); set HUGESHIM_LIBRARY");
 }
 
-std::string make_private_ring_dir() {
-  std::string base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : fs::temp_directory_path().string();
-  std::string templ = base + "/hugeshim-run-" + std::to_string(getuid()) + "-XXXXXX";
-  if (!mkdtemp(templ.data())) throw std::runtime_error("cannot create a ring directory in " + base + ": " + strerror(errno));
-  return templ;  // mkdtemp creates it 0700
+// The private ring directory (mkdtemp: mode 0700), removed with whatever
+// it holds on every way out of cmd_run, exceptions included.
+class PrivateRingDir {
+ public:
+  PrivateRingDir() {
+    const std::string base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : fs::temp_directory_path().string();
+    path_ = base + "/hugeshim-run-" + std::to_string(getuid()) + "-XXXXXX";
+    if (!mkdtemp(path_.data())) throw std::runtime_error("cannot create a ring directory in " + base + ": " + strerror(errno));
+  }
+  PrivateRingDir(const PrivateRingDir&) = delete;
+  ~PrivateRingDir() { remove(); }
+  const std::string& path() const { return path_; }
+  void remove() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+
+ private:
+  std::string path_;
+};
+
+int exit_status(int wait_status) {
+  if (WIFSIGNALED(wait_status)) return 128 + WTERMSIG(wait_status);
+  return WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : 1;
 }
 
 [[noreturn]] void exec_child(const std::vector<std::string>& command, const std::string& shim, const std::string& ring_dir) {
@@ -75,8 +96,12 @@ int cmd_run(int argc, char** argv) {
   std::string output = "hugeshim.db";
   std::string format = "text";
   size_t top = 5;
+  bool force = false, append = false;
   std::vector<std::string> command;
-  app.add_option("-o,--output", output, "SQLite file to write (replaced)")->capture_default_str();
+  app.add_option("-o,--output", output, "SQLite file to write; must be absent, empty or a recording")
+      ->capture_default_str();
+  CLI::Option* force_flag = app.add_flag("--force", force, "replace FILE if it holds a recording");
+  app.add_flag("--append", append, "add this run to the recording in FILE (created when absent)")->excludes(force_flag);
   app.add_option("--format", format, "summary format: text, json or none")
       ->check(CLI::IsMember({"text", "json", "none"}))->capture_default_str();
   app.add_option("--top", top, "largest/slowest events listed per process")->capture_default_str();
@@ -91,17 +116,27 @@ int cmd_run(int argc, char** argv) {
   ours_end = std::min(ours_end, argc);
   const int command_start = ours_end < argc && strcmp(argv[ours_end], "--") == 0 ? ours_end + 1 : ours_end;
   for (int i = command_start; i < argc; ++i) command.emplace_back(argv[i]);
-  app.footer("Usage: hugeshim run [OPTIONS] [--] CMD [ARGS...]");
+  app.footer(
+      "Usage: hugeshim run [OPTIONS] [--] CMD [ARGS...]\n"
+      "FILE is never overwritten by surprise: a file that is not a hugeshim recording (text, another\n"
+      "program's SQLite database, a directory) is refused, and an existing recording needs --force\n"
+      "(replace it) or --append (add this run; the summary shows this run only). A refused FILE\n"
+      "exits with status 2 before CMD runs; otherwise the exit status is CMD's.\n");
   CLI11_PARSE(app, ours_end, argv);
   if (command.empty()) {
     std::cerr << app.help() << "hugeshim run: no command given\n";
     return 2;
   }
 
+  // Everything that can refuse the run is checked before anything is
+  // created or removed.
   const std::string shim = find_shim();
-  const std::string ring_dir = make_private_ring_dir();
-  Store store(output, /*fresh=*/true);
-  Recorder recorder(store, ring_dir, std::cerr);
+  if (check_output(output) == FileKind::recording && !force && !append)
+    throw RefusedFile(output + " holds a hugeshim recording: --force replaces it, --append adds this run to it");
+  PrivateRingDir ring_dir;
+  Store store(output, /*replace=*/force);
+  const int64_t earlier_processes = store.last_process_id();
+  Recorder recorder(store, ring_dir.path(), std::cerr);
 
   // Like time(1): the terminal's ^C and ^\ go to CMD, which decides; we stay
   // to drain and summarise. Termination requests are passed on to CMD.
@@ -112,35 +147,50 @@ int cmd_run(int argc, char** argv) {
 
   pid_t child = fork();
   if (child < 0) throw std::runtime_error(std::string("fork failed: ") + strerror(errno));
-  if (child == 0) exec_child(command, shim, ring_dir);
+  if (child == 0) exec_child(command, shim, ring_dir.path());
   g_child = child;
+  // A closed stderr (`hugeshim run ... 2>&1 | head`) must not kill us before
+  // we return CMD's status. CMD got the disposition we were started with.
+  signal(SIGPIPE, SIG_IGN);
 
   int status = 0;
   bool child_running = true;
-  drain_while(recorder, [&] {
-    if (waitpid(child, &status, WNOHANG) == child) child_running = false;
-    return child_running;
-  });
+  bool recorded = true;
+  try {
+    drain_while(recorder, [&] {
+      if (waitpid(child, &status, WNOHANG) == child) child_running = false;
+      return child_running;
+    });
+    // Descendants that outlive CMD get a moment to finish, then what their
+    // rings hold is taken as it is.
+    const auto grace_end = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    drain_while(recorder, [&] { return recorder.attached() > 0 && std::chrono::steady_clock::now() < grace_end; });
+    if (recorder.attached() > 0)
+      std::cerr << "hugeshim run: " << recorder.attached() << " process(es) still running after " << command[0]
+                << " exited; their later events are not recorded\n";
+  } catch (const std::exception& e) {
+    // A recording that fails (disk full, a damaged file) must not lose
+    // CMD's status: stop recording and wait for CMD.
+    recorded = false;
+    std::cerr << "hugeshim run: recording stopped: " << e.what() << "\n";
+    while (child_running && waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
   g_child = 0;
-  // Descendants that outlive CMD get a moment to finish, then what their
-  // rings hold is taken as it is.
-  const auto grace_end = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-  drain_while(recorder, [&] { return recorder.attached() > 0 && std::chrono::steady_clock::now() < grace_end; });
-  if (recorder.attached() > 0)
-    std::cerr << "hugeshim run: " << recorder.attached() << " process(es) still running after " << command[0]
-              << " exited; their later events are not recorded\n";
-  std::error_code ignored;
-  fs::remove_all(ring_dir, ignored);
+  ring_dir.remove();
 
-  if (format != "none") {
-    nlohmann::json report = build_report(store.db(), top);
-    if (format == "json") std::cerr << report.dump(2) << "\n";
-    else render_text(report, std::cerr);
+  if (recorded && format != "none") {
+    try {
+      const nlohmann::json report = build_report(store.db(), top, earlier_processes);
+      if (format == "json") std::cerr << render_json(report) << "\n";
+      else render_text(report, std::cerr);
+    } catch (const std::exception& e) {
+      std::cerr << "hugeshim run: no summary: " << e.what() << "\n";
+    }
   }
   std::cerr << "hugeshim run: " << recorder.stats().records << " events from " << recorder.stats().processes
             << " process(es) stored in " << output << "\n";
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+  return exit_status(status);
 }
 
 }  // namespace hugeshim::collector

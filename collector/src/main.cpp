@@ -11,13 +11,15 @@
 #include "commands.h"
 #include "recorder.h"
 #include "segment_reaper.h"
+#include "store.h"
 
 namespace {
 
 constexpr const char* kUsage =
     "usage: hugeshim <command> [options]\n"
     "\n"
-    "  run [-o FILE] -- CMD...   run CMD with the shim preloaded, record its rings, print a summary\n"
+    "  run [-o FILE] [--force|--append] -- CMD...\n"
+    "                            run CMD with the shim preloaded, record its rings, print a summary\n"
     "  record [-o FILE] [--duration S] [--dir DIR]\n"
     "                            drain a ring directory into a SQLite file until stopped\n"
     "  report [FILE] [--format text|json|csv]\n"
@@ -45,6 +47,9 @@ int main(int argc, char** argv) {
     if (command == "record") return cmd_record(argc - 1, argv + 1);
     if (command == "report") return cmd_report(argc - 1, argv + 1);
     if (command == "config") return cmd_config(argc - 1, argv + 1);
+  } catch (const RefusedFile& e) {
+    std::cerr << "hugeshim " << command << ": " << e.what() << "\n";
+    return 2;
   } catch (const std::exception& e) {
     std::cerr << "hugeshim " << command << ": " << e.what() << "\n";
     return 1;

@@ -4,6 +4,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <map>
+#include <string_view>
 #include <tuple>
 #include <vector>
 
@@ -22,13 +23,67 @@ uint64_t percentile(const std::vector<uint64_t>& sorted, double p) {
   return sorted[rank - 1];
 }
 
+// Length of the valid UTF-8 sequence starting at s[i], 0 when there is
+// none (Unicode table 3-7: no overlong forms, no surrogates, nothing above
+// U+10FFFF).
+size_t utf8_sequence(std::string_view s, size_t i) {
+  auto at = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char lead = at(i);
+  if (lead < 0x80) return 1;
+  size_t length;
+  unsigned char low = 0x80, high = 0xBF;  // range of the second byte
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    length = 2;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    length = 3;
+    if (lead == 0xE0) low = 0xA0;   // overlong
+    if (lead == 0xED) high = 0x9F;  // surrogates
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    length = 4;
+    if (lead == 0xF0) low = 0x90;   // overlong
+    if (lead == 0xF4) high = 0x8F;  // above U+10FFFF
+  } else {
+    return 0;
+  }
+  if (i + length > s.size() || at(i + 1) < low || at(i + 1) > high) return 0;
+  for (size_t k = 2; k < length; ++k)
+    if ((at(i + k) & 0xC0) != 0x80) return 0;
+  return length;
+}
+
+// Stores program-supplied bytes under `key` as described in report.h.
+void put_text(json& object, const std::string& key, const std::string& bytes) {
+  std::string text;
+  bool replaced = false;
+  for (size_t i = 0; i < bytes.size();) {
+    if (size_t n = utf8_sequence(bytes, i)) {
+      text.append(bytes, i, n);
+      i += n;
+    } else {
+      text += "\xEF\xBF\xBD";  // U+FFFD
+      replaced = true;
+      ++i;
+    }
+  }
+  object[key] = text;
+  if (!replaced) return;
+  std::string hex;
+  for (unsigned char c : bytes) {
+    char digits[3];
+    snprintf(digits, sizeof digits, "%02x", c);
+    hex += digits;
+  }
+  object[key + "_hex"] = hex;
+}
+
 json event_json(Statement& q) {
   // Columns as selected by kEventColumns.
   json e = {{"api", q.text(0)},          {"tid", q.int64(1)},        {"address", q.int64(2)},
             {"requested", q.int64(3)},   {"mapped", q.int64(4)},     {"page_class", q.text(5)},
             {"duration_ns", q.int64(6)}, {"fallback", q.text(11)},   {"caller", q.int64(12)},
-            {"caller_module", q.is_null(13) ? json(nullptr) : json(q.text(13))},
             {"caller_offset", q.int64(14)}, {"ring_pos", q.int64(15)}};
+  if (q.is_null(13)) e["caller_module"] = nullptr;
+  else put_text(e, "caller_module", q.text(13));
   json phases = json::object();
   for (int p = 0; p < 4; ++p) phases[kPhaseColumns[p]] = q.int64(7 + p);
   e["phase_ns"] = phases;
@@ -157,16 +212,18 @@ std::string caller_text(const json& e) {
 
 }  // namespace
 
-json build_report(Database& db, size_t top) {
+json build_report(Database& db, size_t top, int64_t after_process_id) {
   json processes = json::array();
   Statement q = db.prepare(
-      "SELECT id, pid, ppid, exe, cmdline, state, start_realtime_ns, ring_capacity FROM processes ORDER BY id");
+      "SELECT id, pid, ppid, exe, cmdline, state, start_realtime_ns, ring_capacity FROM processes WHERE id > ?1 "
+      "ORDER BY id");
+  q.bind(1, after_process_id);
   while (q.step()) {
     json p = process_report(db, q.int64(0), top);
     p["pid"] = q.int64(1);
     p["ppid"] = q.int64(2);
-    p["exe"] = q.text(3);
-    p["cmdline"] = q.text(4);
+    put_text(p, "exe", q.text(3));
+    put_text(p, "cmdline", q.text(4));
     p["state"] = q.text(5);
     p["start_realtime_ns"] = q.int64(6);
     p["ring_capacity"] = q.int64(7);
@@ -174,6 +231,8 @@ json build_report(Database& db, size_t top) {
   }
   return {{"schema", "hugeshim-report/1"}, {"processes", processes}};
 }
+
+std::string render_json(const json& report) { return report.dump(2, ' ', false, json::error_handler_t::replace); }
 
 void render_text(const json& report, std::ostream& out) {
   char line[512];

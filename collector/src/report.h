@@ -12,9 +12,21 @@
 
 namespace hugeshim::collector {
 
-// The report model; its JSON form is the `--format json` output.
-nlohmann::json build_report(Database& db, size_t top);
+// The report model; its JSON form is the `--format json` output. Only
+// processes with an id above `after_process_id` are reported (what one
+// `run --append` added); 0 reports all.
+//
+// Text that comes from the traced program (exe, cmdline, caller_module) is
+// whatever bytes it had; the model holds it as UTF-8, each invalid byte
+// replaced by U+FFFD, and when there was one, the exact bytes in hex under
+// the same key with "_hex" appended ("cmdline_hex"). The recording keeps the
+// bytes as they were.
+nlohmann::json build_report(Database& db, size_t top, int64_t after_process_id = 0);
 
+// The `--format json` text. Any other string that is not UTF-8 (a damaged
+// recording) has U+FFFD for its invalid bytes, so this never throws on
+// encoding.
+std::string render_json(const nlohmann::json& report);
 void render_text(const nlohmann::json& report, std::ostream& out);
 void render_csv(const nlohmann::json& report, std::ostream& out);
 

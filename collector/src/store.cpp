@@ -1,6 +1,10 @@
 #include "store.h"
 
+#include <cerrno>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "hugeshim/events.h"
@@ -101,15 +105,61 @@ const char* process_state_name(ProcessState s) {
   return "unknown";
 }
 
-// Removes an old recording when a fresh one is asked for; returns the path.
-static const std::string& discard_if_fresh(const std::string& path, bool fresh) {
-  if (fresh)
+FileKind inspect_file(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0)
+    return errno == ENOENT ? FileKind{FileKind::absent, ""} : FileKind{FileKind::other, strerror(errno)};
+  if (!S_ISREG(st.st_mode)) return {FileKind::other, "not a regular file"};
+  if (st.st_size == 0) return {FileKind::empty, ""};
+  // The 100-byte database header: magic, then application_id (big-endian)
+  // at offset 68. A file that is not SQLite is never handed to SQLite.
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return {FileKind::other, std::string("cannot be read: ") + strerror(errno)};
+  unsigned char header[100] = {};
+  file.read(reinterpret_cast<char*>(header), sizeof header);
+  if (file.gcount() != sizeof header || memcmp(header, "SQLite format 3", 16) != 0)
+    return {FileKind::other, "not an SQLite database"};
+  const uint32_t id = uint32_t{header[68]} << 24 | uint32_t{header[69]} << 16 | uint32_t{header[70]} << 8 | header[71];
+  if (id == static_cast<uint32_t>(kRecordingApplicationId)) return {FileKind::recording, ""};
+  // A recording still being written (or whose writer was killed) may have
+  // its header only in the WAL file, and older recordings have no
+  // application_id: ask SQLite, which reads the WAL too.
+  try {
+    Database db(path, Database::Mode::read_only);
+    Statement app = db.prepare("PRAGMA application_id");
+    const int64_t app_id = app.step() ? app.int64(0) : 0;
+    if (app_id == kRecordingApplicationId) return {FileKind::recording, ""};
+    Statement tables = db.prepare(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('meta', 'processes', 'events')");
+    if (app_id == 0 && tables.step() && tables.int64(0) == 3) return {FileKind::recording, ""};
+  } catch (const std::runtime_error& e) {
+    return {FileKind::other, std::string("an SQLite file that cannot be read: ") + e.what()};
+  }
+  return {FileKind::other, "an SQLite database of another program"};
+}
+
+FileKind::Kind check_output(const std::string& path) {
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  const std::string dir = parent.empty() ? "." : parent.string();
+  if (access(dir.c_str(), W_OK | X_OK) != 0)
+    throw RefusedFile("cannot write " + path + ": " + dir + ": " + strerror(errno));
+  const FileKind found = inspect_file(path);
+  if (found.kind == FileKind::other)
+    throw RefusedFile(path + " is not a hugeshim recording (" + found.what + "); it is left as it is");
+  return found.kind;
+}
+
+// Checks the path and removes the recording it holds when asked to
+// replace it; returns the path.
+static const std::string& prepare_output(const std::string& path, bool replace) {
+  if (check_output(path) == FileKind::recording && replace)
     for (const char* suffix : {"", "-wal", "-shm"}) unlink((path + suffix).c_str());
   return path;
 }
 
-Store::Store(const std::string& path, bool fresh) : db_(discard_if_fresh(path, fresh), Database::Mode::read_write) {
+Store::Store(const std::string& path, bool replace) : db_(prepare_output(path, replace), Database::Mode::read_write) {
   db_.exec(kSchema);
+  db_.exec("PRAGMA application_id = " + std::to_string(kRecordingApplicationId));
   insert_event_.emplace(db_.prepare(
       "INSERT OR IGNORE INTO events VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,"
       "?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31)"));
@@ -262,6 +312,11 @@ void Store::set_mappings(int64_t process_id, const std::vector<Mapping>& maps) {
   maps_cache_.erase(process_id);
   Statement q = db_.prepare("INSERT OR REPLACE INTO mappings VALUES (?1, ?2, ?3, ?4, ?5)");
   for (const Mapping& m : maps) q.bind(1, process_id).bind(2, m.start).bind(3, m.end).bind(4, m.file_offset).bind(5, m.path).run();
+}
+
+int64_t Store::last_process_id() {
+  Statement q = db_.prepare("SELECT coalesce(max(id), 0) FROM processes");
+  return q.step() ? q.int64(0) : 0;
 }
 
 void Store::set_state(int64_t process_id, ProcessState state, uint64_t exit_monotonic_ns) {

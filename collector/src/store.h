@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -28,10 +29,39 @@ namespace hugeshim::collector {
 enum class ProcessState { running, exited, killed, execed };
 const char* process_state_name(ProcessState s);
 
+// Every recording carries this SQLite application_id ("HgSh"): it tells a
+// recording from any other file before a byte of it is changed.
+inline constexpr int32_t kRecordingApplicationId = 0x48675368;
+
+// A file a command will not use, found before anything was done: the
+// command prints the message and exits with status 2.
+class RefusedFile : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// What a path holds. `other`: anything but a recording or an empty file
+// (`what` says what instead). A recording is an SQLite file with our
+// application_id, or one written before recordings had it (application_id 0
+// and the meta, processes and events tables).
+struct FileKind {
+  enum Kind { absent, empty, recording, other } kind;
+  std::string what;
+};
+FileKind inspect_file(const std::string& path);
+
+// Checks that `path` may receive a recording: throws RefusedFile when it
+// exists and is not a recording or an empty file, or when its directory
+// cannot be written (SQLite writes FILE-wal and FILE-shm beside FILE).
+// Changes nothing.
+FileKind::Kind check_output(const std::string& path);
+
 class Store {
  public:
-  // Opens (creating when missing) the file; `fresh` empties it first.
-  Store(const std::string& path, bool fresh);
+  // Opens the recording at `path`, creating it when absent or empty. An
+  // existing recording is appended to, or removed first when `replace`.
+  // Throws RefusedFile (see check_output) before touching anything else.
+  Store(const std::string& path, bool replace);
 
   // Finds or adds the process of a segment; returns its id.
   int64_t process(const RingIdentity& id);
@@ -52,6 +82,9 @@ class Store {
   void set_totals(int64_t process_id, const RingTotals& totals);
   void set_mappings(int64_t process_id, const std::vector<Mapping>& maps);
   void set_state(int64_t process_id, ProcessState state, uint64_t exit_monotonic_ns);
+  // The largest process id so far (0: none): processes added later have
+  // larger ones.
+  int64_t last_process_id();
 
   Database& db() { return db_; }
 

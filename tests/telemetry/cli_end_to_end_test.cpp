@@ -109,7 +109,7 @@ BOOST_AUTO_TEST_CASE(run_python_records_sixteen_64mib_allocations) {
 
 BOOST_AUTO_TEST_CASE(run_returns_the_command_status) {
   TempDir dir;
-  const std::string out = " -o " + dir.file("s.db") + " --format none -- ";
+  const std::string out = " -o " + dir.file("s.db") + " --force --format none -- ";
   BOOST_CHECK_EQUAL(shell(kHugeshim + " run" + out + "sh -c 'exit 3' 2>/dev/null").status, 3);
   BOOST_CHECK_EQUAL(shell(kHugeshim + " run" + out + "sh -c 'kill -9 $$' 2>/dev/null").status, 128 + 9);
   BOOST_CHECK_EQUAL(shell(kHugeshim + " run" + out + "/nonexistent/program 2>/dev/null").status, 127);
