@@ -15,6 +15,7 @@ namespace hugeshim::doctor {
 class HostFiles {
  public:
   explicit HostFiles(std::string root);
+  virtual ~HostFiles() = default;
 
   const std::string& root() const { return root_; }
   // True when the root is the running system, so process-level facts
@@ -31,7 +32,8 @@ class HostFiles {
   std::vector<std::string> list(std::string_view host_dir) const;
   // Writes value (as `echo value > path` does). Returns 0 or an errno.
   // Blocks as long as the kernel takes, e.g. while it reserves pages.
-  int write(std::string_view host_path, std::string_view value) const;
+  // Virtual so tests can play a kernel that gives fewer pages than asked.
+  virtual int write(std::string_view host_path, std::string_view value) const;
 
  private:
   std::string root_;  // without trailing slash; "" for "/"

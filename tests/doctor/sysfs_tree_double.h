@@ -103,6 +103,27 @@ class SysfsTreeDouble {
   void add_numa_node(int node) {
     std::filesystem::create_directories(path("/sys/devices/system/node/node" + std::to_string(node)));
   }
+  // The node's meminfo as the kernel spells it ("Node 1 MemTotal: ... kB");
+  // the doctor bounds a node's pool by it on hosts with several nodes.
+  void set_node_meminfo(int node, long total_kb, long free_kb, long file_kb = 0) {
+    std::string n = "Node " + std::to_string(node) + " ";
+    write("/sys/devices/system/node/node" + std::to_string(node) + "/meminfo",
+          n + "MemTotal:       " + std::to_string(total_kb) + " kB\n" +
+          n + "MemFree:        " + std::to_string(free_kb) + " kB\n" +
+          n + "MemUsed:        " + std::to_string(total_kb - free_kb) + " kB\n" +
+          n + "Active(file):   0 kB\n" +
+          n + "Inactive(file): " + std::to_string(file_kb) + " kB\n" +
+          n + "KReclaimable:   0 kB\n" +
+          n + "HugePages_Total:     0");
+  }
+
+  // Replaces a file with one that reads but refuses every write, even
+  // root's, as a sysfs file can: a link to /proc/sys/kernel/ngroups_max
+  // (mode 0444, always 65536). Root ignores file modes in a temp dir.
+  void make_unwritable(const std::string& host_path) {
+    remove(host_path);
+    symlink(host_path, "/proc/sys/kernel/ngroups_max");
+  }
 
   // The process's cgroup (v2) and its hugetlb files.
   void set_cgroup_v2(const std::string& cgroup_path) {
