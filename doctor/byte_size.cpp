@@ -1,5 +1,6 @@
 #include "byte_size.h"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cstdio>
@@ -38,6 +39,10 @@ std::string format_bytes(uint64_t bytes) {
   else
     snprintf(buf, sizeof buf, "%.1f %s", v, kUnits[u]);
   return buf;
+}
+
+std::string format_kb(int64_t kb) {
+  return format_bytes(static_cast<uint64_t>(std::max<int64_t>(kb, 0)) * 1024);
 }
 
 std::string page_size_label(uint64_t size_kb) {

@@ -78,18 +78,18 @@ int run_apply(const Arguments& args, const HostFiles& files, const AuditOptions&
     return kExitApplyFailed;
   }
   ProgressLine progress(isatty(STDERR_FILENO) && !args.json);
-  auto actions = apply_settings(
+  ApplyResult result = apply_settings(
       files, request, [&](const ApplyAction& a, int64_t now, int64_t target) {
         progress.show(a, now, target);
       });
   progress.finish();
   if (args.json)
-    std::cout << apply_json(files.root().empty() ? "/" : files.root(), actions, args.dry_run)
+    std::cout << apply_json(files.root().empty() ? "/" : files.root(), result, args.dry_run)
                      .dump(2)
               << "\n";
   else
-    print_apply_text(std::cout, actions, args.dry_run);
-  return apply_exit_status(actions);
+    print_apply_text(std::cout, result, args.dry_run);
+  return apply_exit_status(result);
 }
 
 }  // namespace
@@ -100,7 +100,8 @@ int main(int argc, char** argv) {
       "Audit this host for hugepage-backed GPU serving (THP, hugetlb pools per NUMA node, "
       "memlock, cgroup hugetlb limits, kernel, GPU NUMA/IOMMU) and apply the recommended "
       "settings.\nExit status: 0 ok/info, 1 warn, 2 error; with --apply 0 done, 3 the kernel "
-      "gave less than asked, 4 a write failed; 64 usage error.",
+      "gave fewer pages than asked (changes rolled back), 4 refused (nothing written) or a "
+      "write failed (changes rolled back); 64 usage error.",
       "hugeshim doctor"};
   app.add_option("--root", args.root, "read (and --apply writes) below this directory")
       ->check(CLI::ExistingDirectory)
@@ -112,7 +113,8 @@ int main(int argc, char** argv) {
                  "audit this cgroup path (e.g. /system.slice/vllm.service) instead of our own");
   app.add_flag("--apply", args.apply,
                "apply --thp/--defrag/--pool, or the recommended settings when none is given");
-  app.add_flag("--dry-run", args.dry_run, "with --apply: show what would change, change nothing");
+  app.add_flag("--dry-run", args.dry_run,
+               "with --apply: run the checks and show what would change, change nothing");
   app.add_option("--thp", args.thp, "THP enabled mode to apply")
       ->check(CLI::IsMember({"always", "madvise", "never"}));
   app.add_option("--defrag", args.defrag, "THP defrag mode to apply")

@@ -19,8 +19,8 @@ void print_audit_text(std::ostream& out, const HostSnapshot& host, const Finding
 nlohmann::ordered_json audit_json(const HostSnapshot& host, const Findings& findings,
                           const AuditOptions& options);
 
-void print_apply_text(std::ostream& out, const std::vector<ApplyAction>& actions, bool dry_run);
-nlohmann::ordered_json apply_json(const std::string& root, const std::vector<ApplyAction>& actions,
-                          bool dry_run);
+void print_apply_text(std::ostream& out, const ApplyResult& result, bool dry_run);
+nlohmann::ordered_json apply_json(const std::string& root, const ApplyResult& result,
+                                  bool dry_run);
 
 }  // namespace hugeshim::doctor

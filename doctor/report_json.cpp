@@ -103,14 +103,16 @@ json audit_json(const HostSnapshot& host, const Findings& findings, const AuditO
   return j;
 }
 
-json apply_json(const std::string& root, const std::vector<ApplyAction>& actions, bool dry_run) {
+json apply_json(const std::string& root, const ApplyResult& result, bool dry_run) {
   json j;
   j["schema"] = kJsonSchemaVersion;
   j["kind"] = "apply";
   j["root"] = root;
   j["dry_run"] = dry_run;
+  j["outcome"] = apply_outcome_name(result.outcome);
+  j["problems"] = result.problems;
   j["actions"] = json::array();
-  for (const auto& a : actions)
+  for (const auto& a : result.actions)
     j["actions"].push_back({{"setting", a.setting},
                             {"subject", a.subject},
                             {"path", a.path},
@@ -118,8 +120,11 @@ json apply_json(const std::string& root, const std::vector<ApplyAction>& actions
                             {"requested", a.requested},
                             {"after", a.after},
                             {"status", apply_status_name(a.status)},
-                            {"note", a.note}});
-  j["exit_status"] = apply_exit_status(actions);
+                            {"note", a.note},
+                            {"written", a.written},
+                            {"rollback", rollback_status_name(a.rollback)},
+                            {"rollback_note", a.rollback_note}});
+  j["exit_status"] = apply_exit_status(result);
   return j;
 }
 

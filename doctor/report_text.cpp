@@ -94,25 +94,51 @@ void print_audit_text(std::ostream& out, const HostSnapshot& h, const Findings& 
   out << "\nWorst: " << severity_name(worst) << " (exit " << exit_status_for(worst) << ")\n";
 }
 
-void print_apply_text(std::ostream& out, const std::vector<ApplyAction>& actions, bool dry_run) {
+void print_apply_text(std::ostream& out, const ApplyResult& result, bool dry_run) {
   out << "hugeshim doctor --apply" << (dry_run ? " --dry-run" : "") << "\n";
-  if (actions.empty()) out << "  nothing to apply\n";
-  for (const auto& a : actions) {
-    std::string name = a.setting + (a.subject.empty() ? "" : " " + a.subject);
-    out << "  " << std::left << std::setw(22) << name << std::setw(10)
+  const bool refused = result.outcome == ApplyOutcome::refused;
+  // Not wrapped: each problem stays one line that names the flag.
+  if (refused) out << "  refused, nothing was changed:\n";
+  for (const auto& p : result.problems) out << "    " << p << "\n";
+  if (result.actions.empty()) out << "  nothing to apply\n";
+  auto name = [](const ApplyAction& a) {
+    return a.setting + (a.subject.empty() ? "" : " " + a.subject);
+  };
+  for (const auto& a : result.actions) {
+    out << "  " << std::left << std::setw(22) << name(a) << std::setw(10)
         << apply_status_name(a.status);
     switch (a.status) {
       case ApplyStatus::planned: out << a.before << " -> " << a.requested; break;
       case ApplyStatus::unchanged: out << "already " << a.after; break;
-      case ApplyStatus::changed: out << a.before << " -> " << a.after; break;
+      case ApplyStatus::changed: out << a.before << " -> " << a.written; break;
       case ApplyStatus::short_:
-        out << a.before << " -> " << a.after << " (asked " << a.requested << ")";
+        out << a.before << " -> " << a.written << " (asked " << a.requested << ")";
         break;
       case ApplyStatus::failed: out << "wanted " << a.requested; break;
+      case ApplyStatus::skipped: out << a.before << " -> " << a.requested; break;
     }
     out << "   " << a.path << "\n";
-    if (!a.note.empty()) out << "      " << a.note << "\n";
+    // A refused request lists its problems above; the notes would repeat them.
+    if (!a.note.empty() && !refused) out << "      " << a.note << "\n";
   }
+  if (result.outcome != ApplyOutcome::rolled_back &&
+      result.outcome != ApplyOutcome::rollback_incomplete)
+    return;
+  bool any = false;
+  for (const auto& a : result.actions) any |= a.rollback != RollbackStatus::none;
+  if (any) out << "  rolled back, last change first:\n";
+  for (auto a = result.actions.rbegin(); a != result.actions.rend(); ++a) {
+    if (a->rollback == RollbackStatus::none) continue;
+    out << "    " << std::left << std::setw(22) << name(*a);
+    if (a->rollback == RollbackStatus::restored)
+      out << "restored " << a->after << " (was " << a->written << ")\n";
+    else
+      out << "NOT restored: " << a->rollback_note << "\n";
+  }
+  if (result.outcome == ApplyOutcome::rolled_back)
+    out << "  the host is as it was before\n";
+  else
+    out << "  the host is NOT as it was before: the settings NOT restored keep the values shown\n";
 }
 
 }  // namespace hugeshim::doctor

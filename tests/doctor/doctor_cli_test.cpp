@@ -184,3 +184,208 @@ BOOST_AUTO_TEST_CASE(apply_to_a_missing_pool_fails_with_status_4) {
   BOOST_TEST(run.exit_status == 4);
   BOOST_TEST(run.json()["actions"][0]["status"] == "failed");
 }
+
+// Issue 11 item 7: --apply validates every change before the first write and rolls back what it
+// wrote when a later write fails anyway (docs/DOCTOR.md, "--apply").
+namespace {
+
+const std::string kEnabled = "/sys/kernel/mm/transparent_hugepage/enabled";
+const std::string kDefrag = "/sys/kernel/mm/transparent_hugepage/defrag";
+const std::string kPool2M = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages";
+const std::string kPool1G = "/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages";
+
+std::string node_pool(int node, const std::string& size_dir = "hugepages-2048kB") {
+  return "/sys/devices/system/node/node" + std::to_string(node) + "/hugepages/" + size_dir +
+         "/nr_hugepages";
+}
+
+std::string field(const json& j, const char* key) {
+  return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : "<missing>";
+}
+
+// Node 1 (8 GiB, 6 GiB free) beside node 0, both with 2M and 1G pools; the
+// 2M pool all on node 0.
+struct TwoNodeTree {
+  TwoNodeTree() {
+    tree.add_numa_node(1);
+    tree.set_node_pool(1, 2048, 0, 0);
+    tree.set_node_pool(1, 1048576, 0, 0);
+    tree.set_node_meminfo(0, 16L << 20, 12L << 20, 1L << 20);
+    tree.set_node_meminfo(1, 8L << 20, 6L << 20);
+  }
+  SysfsTreeDouble tree;
+};
+
+}  // namespace
+
+// The report of issue 11: the pool grew, then the step for node 7 failed and the growth stayed.
+BOOST_AUTO_TEST_CASE(missing_node_is_refused_before_the_pool_grows) {
+  SysfsTreeDouble tree;
+  auto run = run_doctor(root_arg(tree) + " --apply --pool 2M:1300 --pool 2M:8@7");
+  BOOST_TEST(run.exit_status == 4);
+  BOOST_TEST(tree.read(kPool2M) == "512");
+  BOOST_TEST(run.out.find("nothing was changed") != std::string::npos, run.out);
+  BOOST_TEST(run.out.find("--pool 2M:8@7: NUMA node 7 does not exist (nodes: 0)") !=
+                 std::string::npos,
+             run.out);
+}
+
+BOOST_AUTO_TEST_CASE(later_write_failure_rolls_back_in_reverse_order) {
+  SysfsTreeDouble tree;
+  tree.set_thp("always", "always");
+  tree.make_unwritable(kPool1G);  // reads 65536, so 1G:1 shrinks it and passes validation
+  const std::string args = root_arg(tree) + " --apply --thp madvise --pool 2M:64 --pool 1G:1";
+
+  auto run = run_doctor(args + " --json");
+  BOOST_TEST(run.exit_status == 4);
+  BOOST_TEST(tree.read(kPool2M) == "512");
+  BOOST_TEST(tree.read(kEnabled) == "always");  // restored as `echo always >` writes it
+  json j = run.json();
+  BOOST_TEST(field(j, "outcome") == "rolled_back");
+  BOOST_TEST_REQUIRE(j["actions"].size() == 3u);
+  const json& thp = j["actions"][0];
+  BOOST_TEST(field(thp, "status") == "changed");
+  BOOST_TEST(field(thp, "written") == "madvise");
+  BOOST_TEST(field(thp, "rollback") == "restored");
+  BOOST_TEST(field(thp, "after") == "always");
+  const json& pool = j["actions"][1];
+  BOOST_TEST(field(pool, "written") == "64");
+  BOOST_TEST(field(pool, "rollback") == "restored");
+  BOOST_TEST(field(pool, "after") == "512");
+  const json& failed = j["actions"][2];
+  BOOST_TEST(field(failed, "status") == "failed");
+  BOOST_TEST(field(failed, "note") == "Permission denied");
+  BOOST_TEST(field(failed, "rollback") == "none");
+
+  // The text report names what was put back, last change first. (A fake file holds only the
+  // word last written, where sysfs lists every mode: list them again.)
+  tree.set_thp("always", "always");
+  auto text = run_doctor(args);
+  BOOST_TEST(text.exit_status == 4);
+  auto pool_line = text.out.find("hugetlb.pool 2M       restored 512 (was 64)");
+  auto thp_line = text.out.find("thp.enabled           restored always (was madvise)");
+  BOOST_TEST(pool_line != std::string::npos, text.out);
+  BOOST_TEST(thp_line != std::string::npos, text.out);
+  BOOST_TEST(pool_line < thp_line);
+  BOOST_TEST(text.out.find("the host is as it was before") != std::string::npos, text.out);
+}
+
+BOOST_AUTO_TEST_CASE(absurd_pool_size_is_refused_before_any_write) {
+  SysfsTreeDouble tree;
+  tree.set_thp("always", "always");
+  auto run = run_doctor(root_arg(tree) + " --apply --thp madvise --pool 2M:100000000");
+  BOOST_TEST(run.exit_status == 4);
+  BOOST_TEST(tree.read(kPool2M) == "512");
+  BOOST_TEST(tree.read(kEnabled) == "[always] madvise never");
+  BOOST_TEST(run.out.find("nothing was changed") != std::string::npos, run.out);
+  // 21 GiB available less the 2.3 GiB reserve (10% of 23.4 GiB) = 9542 more pages.
+  BOOST_TEST(run.out.find("at most --pool 2M:10054") != std::string::npos, run.out);
+
+  auto dry = run_doctor(root_arg(tree) +
+                        " --apply --dry-run --json --thp madvise --pool 2M:100000000");
+  BOOST_TEST(dry.exit_status == 4);
+  json j = dry.json();
+  BOOST_TEST(field(j, "outcome") == "refused");
+  BOOST_TEST_REQUIRE(j.contains("problems"));
+  BOOST_TEST_REQUIRE(j["problems"].size() == 1u);
+  BOOST_TEST(j["problems"][0].get<std::string>().find("--pool 2M:100000000: ") == 0u);
+  BOOST_TEST(j["actions"][0]["status"] == "skipped");
+  BOOST_TEST(j["actions"][1]["status"] == "failed");
+  BOOST_TEST(j["actions"][1]["note"] == j["problems"][0]);
+}
+
+BOOST_AUTO_TEST_CASE(pool_bound_is_exact_at_the_reserve) {
+  SysfsTreeDouble tree;
+  BOOST_TEST(run_doctor(root_arg(tree) + " --apply --dry-run --pool 2M:10054").exit_status == 0);
+  BOOST_TEST(run_doctor(root_arg(tree) + " --apply --dry-run --pool 2M:10055").exit_status == 4);
+  // Growth is what counts: an existing pool above the bound may still shrink.
+  tree.set_pool(2048, 20000, 20000);
+  tree.set_node_pool(0, 2048, 20000, 20000);
+  BOOST_TEST(run_doctor(root_arg(tree) + " --apply --pool 2M:15000").exit_status == 0);
+  BOOST_TEST(tree.read(kPool2M) == "15000");
+}
+
+BOOST_FIXTURE_TEST_CASE(node_pool_must_fit_its_node_with_earlier_changes, TwoNodeTree) {
+  // Node 1: 6 GiB free less the 1 GiB floor of the reserve = 5 GiB = 2560 2M pages.
+  BOOST_TEST(run_doctor(root_arg(tree) + " --apply --dry-run --pool 2M:2560@1").exit_status == 0);
+  auto over = run_doctor(root_arg(tree) + " --apply --pool 2M:2561@1");
+  BOOST_TEST(over.exit_status == 4);
+  BOOST_TEST(over.out.find("node 1") != std::string::npos, over.out);
+  BOOST_TEST(over.out.find("at most --pool 2M:2560@1") != std::string::npos, over.out);
+
+  // 4 GiB of 2M pages, then 2 GiB of 1G pages: together past the 5 GiB; only the second is
+  // a problem, and nothing is written.
+  auto both = run_doctor(root_arg(tree) + " --apply --json --pool 2M:2048@1 --pool 1G:2@1");
+  BOOST_TEST(both.exit_status == 4);
+  json j = both.json();
+  BOOST_TEST_REQUIRE(j.contains("problems"));
+  BOOST_TEST(j["problems"].size() == 1u);
+  BOOST_TEST(j["actions"][0]["status"] == "skipped");
+  BOOST_TEST(j["actions"][1]["status"] == "failed");
+  BOOST_TEST(field(j["actions"][1], "note").find("at most --pool 1G:1@1") != std::string::npos,
+             j.dump(2));
+  BOOST_TEST(tree.read(node_pool(1)) == "0");
+}
+
+BOOST_AUTO_TEST_CASE(every_problem_gets_its_own_message) {
+  SysfsTreeDouble tree;
+  tree.write(kDefrag, "always defer [madvise] never");  // a kernel without defer+madvise
+  auto run = run_doctor(root_arg(tree) +
+                        " --apply --json --defrag defer+madvise --pool 4M:1 --pool 2M:8@7"
+                        " --pool 1G:100");
+  BOOST_TEST(run.exit_status == 4);
+  json j = run.json();
+  BOOST_TEST_REQUIRE(j.contains("problems"));
+  BOOST_TEST_REQUIRE(j["problems"].size() == 4u, j.dump(2));
+  BOOST_TEST(j["problems"][0].get<std::string>().find("--defrag defer+madvise: ") == 0u);
+  BOOST_TEST(j["problems"][1] == "--pool 4M:1: the kernel has no 4M huge pages (sizes: 2M, 1G)");
+  BOOST_TEST(j["problems"][2] == "--pool 2M:8@7: NUMA node 7 does not exist (nodes: 0)");
+  BOOST_TEST(j["problems"][3].get<std::string>().find("--pool 1G:100: ") == 0u);
+  for (const auto& a : j["actions"]) BOOST_TEST(a["status"] == "failed", a.dump());
+  BOOST_TEST(tree.read(kDefrag) == "always defer [madvise] never");
+}
+
+BOOST_FIXTURE_TEST_CASE(valid_multi_change_apply_applies_everything, TwoNodeTree) {
+  tree.set_thp("always", "always");
+  auto run = run_doctor(root_arg(tree) +
+                        " --apply --json --thp madvise --defrag never --pool 2M:0@0"
+                        " --pool 2M:1024@1 --pool 1G:2@1");
+  BOOST_TEST_REQUIRE(run.exit_status == 0, run.out);
+  json j = run.json();
+  BOOST_TEST(field(j, "outcome") == "applied");
+  BOOST_TEST((j.contains("problems") && j["problems"].empty()));
+  BOOST_TEST_REQUIRE(j["actions"].size() == 5u);
+  for (const auto& a : j["actions"]) {
+    BOOST_TEST(a["status"] == "changed", a.dump());
+    BOOST_TEST(field(a, "rollback") == "none", a.dump());
+    BOOST_TEST(a["after"] == a["requested"], a.dump());
+  }
+  BOOST_TEST(tree.read(kEnabled) == "madvise");
+  BOOST_TEST(tree.read(kDefrag) == "never");
+  BOOST_TEST(tree.read(node_pool(0)) == "0");
+  BOOST_TEST(tree.read(node_pool(1)) == "1024");
+  BOOST_TEST(tree.read(node_pool(1, "hugepages-1048576kB")) == "2");
+}
+
+BOOST_FIXTURE_TEST_CASE(node_without_the_pool_or_its_meminfo_cannot_grow, TwoNodeTree) {
+  tree.remove("/sys/devices/system/node/node1/hugepages/hugepages-1048576kB");
+  auto no_pool = run_doctor(root_arg(tree) + " --apply --pool 1G:1@1");
+  BOOST_TEST(no_pool.exit_status == 4);
+  BOOST_TEST(no_pool.out.find("--pool 1G:1@1: node 1 has no 1G pool (no "
+                              "/sys/devices/system/node/node1/hugepages/hugepages-1048576kB)") !=
+                 std::string::npos,
+             no_pool.out);
+
+  // Without its meminfo a node's pool cannot be checked, so it may not grow; shrinking needs no
+  // check.
+  tree.remove("/sys/devices/system/node/node1/meminfo");
+  auto grow = run_doctor(root_arg(tree) + " --apply --pool 2M:8@1");
+  BOOST_TEST(grow.exit_status == 4);
+  BOOST_TEST(grow.out.find("--pool 2M:8@1: cannot read MemTotal and MemFree in "
+                           "/sys/devices/system/node/node1/meminfo") != std::string::npos,
+             grow.out);
+  BOOST_TEST(tree.read(node_pool(1)) == "0");
+  tree.set_node_pool(1, 2048, 16, 16);
+  BOOST_TEST(run_doctor(root_arg(tree) + " --apply --pool 2M:8@1").exit_status == 0);
+  BOOST_TEST(tree.read(node_pool(1)) == "8");
+}
