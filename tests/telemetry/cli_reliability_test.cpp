@@ -92,17 +92,19 @@ std::set<std::string> run_ring_dirs() {
   return found;
 }
 
-// The ring directories that appeared since `before` and are still there:
+// The ring directories that appeared since `before` and are still there,
+// empty (a run that failed before its command started leaves no segment):
 // other tests' `hugeshim run`s may be running now, so one is only counted
 // when it outlives a few seconds (theirs last about one). Leftovers are
-// removed when empty (rmdir never removes another run's segments).
+// removed (rmdir never removes another run's segments).
 std::set<std::string> leaked_ring_dirs(const std::set<std::string>& before) {
   std::set<std::string> left;
   const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   do {
     left.clear();
+    std::error_code gone;  // a directory removed while we look is not left
     for (const std::string& d : run_ring_dirs())
-      if (!before.count(d)) left.insert(d);
+      if (!before.count(d) && std::filesystem::is_empty(d, gone) && !gone) left.insert(d);
     if (left.empty()) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   } while (std::chrono::steady_clock::now() < end);
@@ -328,7 +330,8 @@ BOOST_AUTO_TEST_CASE(run_leaves_no_ring_directory_when_it_fails) {
   BOOST_CHECK_EQUAL(r.status, 2);
   BOOST_CHECK(r.err.find("/nonexistent/dir") != std::string::npos);
   BOOST_CHECK(!exists(marker));
-  BOOST_CHECK(leaked_ring_dirs(before).empty());
+  std::set<std::string> leaked = leaked_ring_dirs(before);
+  BOOST_CHECK_MESSAGE(leaked.empty(), "left behind: " + (leaked.empty() ? "" : *leaked.begin()));
 
   // A recording another process holds a write transaction on: the output
   // passes the checks, opening it fails after SQLite's busy timeout.
@@ -342,6 +345,7 @@ BOOST_AUTO_TEST_CASE(run_leaves_no_ring_directory_when_it_fails) {
   BOOST_TEST_MESSAGE(r.err);
   BOOST_CHECK_NE(r.status, 0);
   BOOST_CHECK(!exists(marker));
-  BOOST_CHECK(leaked_ring_dirs(before).empty());
+  leaked = leaked_ring_dirs(before);
+  BOOST_CHECK_MESSAGE(leaked.empty(), "left behind: " + (leaked.empty() ? "" : *leaked.begin()));
   holder.exec("ROLLBACK");
 }
