@@ -45,16 +45,17 @@ bool add_segment(Region* r, uint64_t offset, uint64_t len, uint32_t cls) {
   return true;
 }
 
-// A map inside the region left a hole we could not re-reserve: unmap this
-// call's segments (ours, so safe to map over), drop them, and quarantine the
-// region so its span is never reused.
-LadderResult lose_range(Region* r, uint8_t first_segment, LadderResult res) {
+// The map of [at, at + len) inside the region left a hole we could not
+// re-reserve: unmap this call's segments (ours, so safe to map over), drop
+// them, and record the lost range (region.h lost_len).
+LadderResult lose_range(Region* r, uint8_t first_segment, LadderResult res, uintptr_t at, size_t len) {
   for (uint8_t s = first_segment; s < r->segment_count; ++s) {
     backing_unmap(r->base + r->segments[s].offset, r->segments[s].len);
     r->page_bytes[r->segments[s].page_class] -= r->segments[s].len;
   }
   r->segment_count = first_segment;
-  r->quarantined = true;
+  r->lost_offset = at - r->base;
+  r->lost_len = len;
   res.ok = false;
   if (res.fallback == HUGESHIM_FALLBACK_NONE) res.fallback = HUGESHIM_FALLBACK_MMAP_ERROR;
   res.err = EFAULT;
@@ -83,7 +84,7 @@ LadderResult map_ladder(Region* r, size_t offset, size_t len) {
       }
       int advise_err = 0;
       int err = backing_map_anon(at, left, true, &advise_err);
-      if (err == kRangeLost) return lose_range(r, first_segment, res);
+      if (err == kRangeLost) return lose_range(r, first_segment, res, at, left);
       if (err) {
         note_reason(&res, HUGESHIM_FALLBACK_MMAP_ERROR, err);
         continue;
@@ -105,7 +106,7 @@ LadderResult map_ladder(Region* r, size_t offset, size_t len) {
     any_huge_rung_applied = true;
     if (r->segment_count >= kMaxSegments - 1) break;  // keep a segment for the tail
     int err = backing_map_hugetlb(at, pages * page, page);
-    if (err == kRangeLost) return lose_range(r, first_segment, res);
+    if (err == kRangeLost) return lose_range(r, first_segment, res, at, pages * page);
     if (err == ENOMEM) {
       // The pool may cover part of it: take what is there, the rest goes on.
       size_t avail = backing_hugetlb_available(page);
@@ -113,7 +114,7 @@ LadderResult map_ladder(Region* r, size_t offset, size_t len) {
       if (avail == 0 || avail >= pages) continue;
       pages = avail;
       err = backing_map_hugetlb(at, pages * page, page);
-      if (err == kRangeLost) return lose_range(r, first_segment, res);
+      if (err == kRangeLost) return lose_range(r, first_segment, res, at, pages * page);
       if (err) continue;
     } else if (err) {
       note_reason(&res, err == EINVAL && rung == Rung::hugetlb_1g ? HUGESHIM_FALLBACK_POOL_EMPTY
@@ -129,7 +130,7 @@ LadderResult map_ladder(Region* r, size_t offset, size_t len) {
   if (left > 0) {
     int advise_err = 0;
     int err = backing_map_anon(at, left, false, &advise_err);
-    if (err == kRangeLost) return lose_range(r, first_segment, res);
+    if (err == kRangeLost) return lose_range(r, first_segment, res, at, left);
     if (err || !add_segment(r, at - r->base, left, HUGESHIM_PAGE_BASE)) {
       // Undo this call's mappings; earlier segments stay.
       for (uint8_t s = first_segment; s < r->segment_count; ++s)
@@ -144,29 +145,27 @@ LadderResult map_ladder(Region* r, size_t offset, size_t len) {
   return res;
 }
 
-// Gives a region's address space back; its memory must be unmapped already
-// (or about to be: caller unmaps before). Caller holds the arena lock.
-void forget_locked(Region* r) {
-  region_table_set(r->base, r->span, nullptr);
-  arena_give(r->base, r->span);
-  region_table_delete(r);
-}
-
 void destroy(Region* r) {
   if (r->teardown) r->teardown(r);
-  if (r->quarantined) {
-    // Only our own segments are mapped over; the span stays taken for good.
-    for (uint8_t s = 0; s < r->segment_count; ++s)
-      backing_unmap(r->base + r->segments[s].offset, r->segments[s].len);
+  if (r->lost_len) {
+    // Unmap all but the lost range (ours, around it); its granules are
+    // dropped: the lost range may hold someone else's mapping.
+    uintptr_t lost = r->base + r->lost_offset, lost_end = lost + r->lost_len;
+    if (lost > r->base) backing_release(r->base, lost - r->base);
+    if (lost_end < r->base + r->span) backing_release(lost_end, r->base + r->span - lost_end);
     arena_lock();
     region_table_set(r->base, r->span, nullptr);
     region_table_delete(r);
     arena_unlock();
     return;
   }
+  // The pages go back to the system outside the lock; giving the span back
+  // then only removes the reservation left in their place.
   backing_unmap(r->base, r->span);
   arena_lock();
-  forget_locked(r);
+  region_table_set(r->base, r->span, nullptr);
+  arena_give(r->base, r->span);
+  region_table_delete(r);
   arena_unlock();
 }
 
@@ -182,8 +181,15 @@ void fill_event(const Region* r, Event* ev) {
 
 }  // namespace
 
+Region* region_holding(const void* p) {
+  uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  Region* r = region_table_get(a);
+  if (r && r->lost_len && a - (r->base + r->lost_offset) < r->lost_len) return nullptr;
+  return r;
+}
+
 Region* region_find(const void* p) {
-  Region* r = region_table_get(reinterpret_cast<uintptr_t>(p));
+  Region* r = region_holding(p);
   return r && !r->cached ? r : nullptr;
 }
 
@@ -222,6 +228,10 @@ Region* region_allocate(const RegionRequest& req, Event* ev) {
   size_t span = round_up(mapped_need, kGranule);
   uintptr_t base = span >= mapped_need ? arena_take(span, align) : 0;
   Region* r = base ? region_table_new() : nullptr;
+  if (r && !region_table_set(base, span, r)) {
+    region_table_delete(r);
+    r = nullptr;
+  }
   if (!r) {
     if (base) arena_give(base, span);
     arena_unlock();
@@ -235,7 +245,6 @@ Region* region_allocate(const RegionRequest& req, Event* ev) {
   r->size = req.size;
   r->origin = req.origin;
   r->numa_node = req.numa_node;
-  region_table_set(base, span, r);
   arena_unlock();
 
   LadderResult lr = map_ladder(r, 0, mapped_need);
@@ -332,7 +341,7 @@ bool region_resize_in_place(Region* r, size_t new_size, Event* ev) {
     if (keep < r->mapped) backing_unmap(r->base + keep, r->mapped - keep);
     r->mapped = keep;
     size_t new_span = round_up(keep, kGranule);
-    if (new_span < r->span && !r->quarantined) {
+    if (new_span < r->span && !r->lost_len) {
       arena_lock();
       region_table_set(r->base + new_span, r->span - new_span, nullptr);
       arena_give(r->base + new_span, r->span - new_span);
@@ -341,13 +350,18 @@ bool region_resize_in_place(Region* r, size_t new_size, Event* ev) {
     }
     r->size = new_size;
   } else {
-    // Grow: needs the address space right after the span.
+    // Grow: needs the address space right after the span, and no lost
+    // range in the way (growth would map over it).
     size_t new_span = round_up(new_mapped, kGranule);
-    if (new_span < new_mapped) return false;
+    if (new_span < new_mapped || r->lost_len) return false;
     if (new_span > r->span) {
+      uintptr_t more = r->base + r->span;
       arena_lock();
-      bool ok = arena_take_at(r->base + r->span, new_span - r->span);
-      if (ok) region_table_set(r->base + r->span, new_span - r->span, r);
+      bool ok = arena_take_at(more, new_span - r->span);
+      if (ok && !region_table_set(more, new_span - r->span, r)) {
+        arena_give(more, new_span - r->span);
+        ok = false;
+      }
       arena_unlock();
       if (!ok) return false;
       r->span = new_span;  // a failed grow gives it back through the shrink path
@@ -364,7 +378,10 @@ bool region_resize_in_place(Region* r, size_t new_size, Event* ev) {
       bool thp = cls == HUGESHIM_PAGE_THP;
       int advise_err = 0;
       int err = backing_map_anon(r->base + end, boundary - end, thp, &advise_err);
-      if (err == kRangeLost) r->quarantined = true;
+      if (err == kRangeLost) {
+        r->lost_offset = end;
+        r->lost_len = boundary - end;
+      }
       ok = err == 0 && add_segment(r, end, boundary - end,
                                    thp && !advise_err ? HUGESHIM_PAGE_THP : HUGESHIM_PAGE_BASE);
     }

@@ -5,7 +5,9 @@
 //
 // Invariants:
 // - base is aligned to at least 2 MiB (the arena granule) and to the
-//   requested alignment; [base, base + span) is reserved for this region alone.
+//   requested alignment; [base, base + span) is taken from the arena for this
+//   region alone and mapped by the shim (reserved or backed), except a lost
+//   range (lost_len) after a failed map.
 // - [base, base + mapped) is backed (readable and writable); the rest of the
 //   span stays PROT_NONE. mapped >= size, and mapped - size < one base page
 //   plus the rounding of the largest page size used (never more than 2 MiB).
@@ -17,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/arena.h"
 #include "hugeshim/events.h"
 #include "telemetry/telemetry.h"
 
@@ -51,10 +54,13 @@ struct Region {
   uint8_t segment_count = 0;
   bool cached = false;      // in the free-region cache, not owned by the program
   bool release_pending = false;  // freed, queued for release (deferred_release.h); atomic
-  // Part of the span could not be re-reserved after a failed map (see
-  // backing.h kRangeLost): on release only the segments are unmapped and the
-  // span never returns to the arena.
-  bool quarantined = false;
+  // [base + lost_offset, + lost_len) could not be re-reserved after a failed
+  // map (backing.h kRangeLost): someone else's mapping may live there now.
+  // The shim never maps over it: the region no longer grows or gives back
+  // span, and on release everything else in the span is unmapped and the
+  // span's granules are dropped from the arena. lost_len 0: nothing lost.
+  uint64_t lost_offset = 0;
+  uint64_t lost_len = 0;
   Origin origin = Origin::malloc;
   int32_t numa_node = -1;   // node asked (-1 none, -2 interleave)
   bool populated = false;   // every page faulted in
@@ -78,8 +84,16 @@ struct RegionRequest {
   bool lock = false;         // mlock after populate
 };
 
-// The live region whose span contains p, or nullptr. p must be arena_contains().
+// The region, live or cached, whose span holds p as the shim's address
+// space (a lost range is not), or nullptr: then p is not the shim's, even
+// inside the window. p must be arena_contains().
+Region* region_holding(const void* p);
+
+// The live region whose span holds p, or nullptr. p must be arena_contains().
 Region* region_find(const void* p);
+
+// Whether p lies in a live region: memory the shim handed out. Any p.
+inline bool region_owns(const void* p) { return arena_contains(p) && region_find(p); }
 
 // Allocates a region, from the cache when a matching one is there, else by
 // walking the page-size ladder. Fills the backing facts of `event` (mapped,

@@ -1,6 +1,5 @@
 #include "cuda/driver_record.h"
 
-#include "core/arena.h"
 #include "core/bootstrap.h"
 #include "core/region.h"
 #include "cuda/range_pages.h"
@@ -55,7 +54,7 @@ bool driver_releasing(uint32_t api, LedgerKind kind, const void* p, const void* 
   if (t_in_shim || !ledger_take(kind, reinterpret_cast<uintptr_t>(p), known)) return false;
   *ev = driver_event(api, p, known->bytes, known->cuda_flags, caller);
   ledger_fill(ev, *known);
-  ev->flags |= arena_contains(p) ? HUGESHIM_EVENT_REDIRECTED : HUGESHIM_EVENT_FOREIGN;
+  ev->flags |= region_owns(p) ? HUGESHIM_EVENT_REDIRECTED : HUGESHIM_EVENT_FOREIGN;
   return true;
 }
 

@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "core/arena.h"
 #include "core/region.h"
 #include "os/os.h"
 
@@ -123,8 +122,8 @@ void range_page_bytes(const void* p, size_t length, uint64_t out[HUGESHIM_PAGE_C
   for (int i = 0; i < HUGESHIM_PAGE_COUNT; ++i) out[i] = 0;
   uintptr_t p0 = reinterpret_cast<uintptr_t>(p), p1 = p0 + length;
   if (length == 0 || p1 < p0) return;
-  if (arena_contains(p)) {
-    if (const Region* r = region_find(p)) from_region(*r, p0, p1, out);
+  if (region_owns(p)) {
+    from_region(*region_find(p), p0, p1, out);
     return;
   }
   from_smaps(p0, p1, out);
@@ -140,7 +139,7 @@ uint64_t page_count(const uint64_t page_bytes[HUGESHIM_PAGE_COUNT]) {
 void range_page_facts(const void* p, size_t size, Event* ev) {
   range_page_bytes(p, size, ev->page_bytes);
   ev->translations = page_count(ev->page_bytes);
-  ev->flags |= arena_contains(p) ? HUGESHIM_EVENT_REDIRECTED : HUGESHIM_EVENT_FOREIGN;
+  ev->flags |= region_owns(p) ? HUGESHIM_EVENT_REDIRECTED : HUGESHIM_EVENT_FOREIGN;
 }
 
 }  // namespace hugeshim

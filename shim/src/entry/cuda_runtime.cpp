@@ -5,7 +5,6 @@
 // given) and recorded with size, page sizes and latency.
 #include <cstddef>
 
-#include "core/arena.h"
 #include "core/policy.h"
 #include "core/region.h"
 #include "cuda/ledger.h"
@@ -100,7 +99,7 @@ HUGESHIM_EXPORT cuda_error cudaHostUnregister(void* ptr) {
   }
   Event ev = event_start(HUGESHIM_API_CUDA_HOST_UNREGISTER, known.bytes, __builtin_return_address(0));
   ledger_fill(&ev, known);
-  ev.flags |= arena_contains(ptr) ? HUGESHIM_EVENT_REDIRECTED : HUGESHIM_EVENT_FOREIGN;
+  ev.flags |= region_owns(ptr) ? HUGESHIM_EVENT_REDIRECTED : HUGESHIM_EVENT_FOREIGN;
   cuda_error e = rt->host_unregister(ptr);
   ev.phase_ns[HUGESHIM_PHASE_REGISTER] = now_ns() - ev.start_ns;
   ev.result = e;

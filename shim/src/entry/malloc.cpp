@@ -1,6 +1,9 @@
 // The exported malloc family. Each entry is one compare on its fast path:
-// requests below the threshold (and every pointer outside the arena) go to
-// the real allocator untouched. Large requests become regions.
+// requests below the threshold (and every pointer outside the arena's
+// window) go to the real allocator untouched. Large requests become regions.
+// A pointer inside the window is the shim's only if a region holds it: the
+// window is not reserved, so the kernel may have put another allocator's
+// mapping there (core/arena.h).
 #include <cerrno>
 #include <cstring>
 #include <unistd.h>
@@ -15,6 +18,7 @@
 #include "hugeshim/events.h"
 #include "hugeshim/log.h"
 #include "hugeshim/options.h"
+#include "os/backing.h"
 #include "telemetry/telemetry.h"
 
 namespace hugeshim {
@@ -104,11 +108,29 @@ void refuse_free(void* p) {
   log_at(LogLevel::warn, "free(%p): not the start of a live malloc region (double free?); ignored", p);
 }
 
+// A pointer inside the window that no region holds is not the shim's. If the
+// chunk header glibc keeps before each block is mapped, it may be a block of
+// glibc's (its mmap landed in the window) and goes to glibc as without the
+// shim. If not, glibc would crash reading that header: it is a stale pointer
+// (say a double free of a block whose space was given back), and the shim
+// reports it as it does for stale pointers into its own regions.
+bool foreign_block(void* p) {
+  constexpr size_t kChunkHeader = 2 * sizeof(size_t);
+  return !region_holding(p) && backing_mapped(reinterpret_cast<uintptr_t>(p) - kChunkHeader, kChunkHeader);
+}
+
+// free() of a pointer the real allocator (or the bootstrap buffer) handed out.
+__attribute__((always_inline)) inline void free_heap(void* p) {
+  if (__builtin_expect(bootstrap_owns(p), 0)) return;
+  g_real.free(p);
+}
+
 __attribute__((noinline, cold)) void release_large(void* p, void* caller) {
   int saved = errno;
   Region* r = owned_malloc_region(p);
   if (!r) {
-    refuse_free(p);
+    if (foreign_block(p)) free_heap(p);
+    else refuse_free(p);
     errno = saved;
     return;
   }
@@ -207,36 +229,55 @@ __attribute__((noinline, cold)) void* malloc_for(size_t n, void* caller) {
   return allocate_large(HUGESHIM_API_MALLOC, n, 0, false, caller, [n] { return g_real.malloc(n); });
 }
 
-// realloc's body, shared by realloc and reallocarray.
-__attribute__((always_inline)) inline void* realloc_for(void* p, size_t n, void* caller) {
-  if (__builtin_expect(!arena_contains(p), 1)) {
-    if (__builtin_expect(bootstrap_owns(p), 0)) {
-      void* out = malloc_for(n, caller);
-      size_t old = bootstrap_usable_size(p);
-      if (out) memcpy(out, p, n < old ? n : old);
-      return out;
-    }
-    if (n < g_malloc_threshold || !p) {
-      if (!p && n >= g_malloc_threshold)
-        return allocate_large(HUGESHIM_API_REALLOC, n, 0, false, caller, [n] { return g_real.malloc(n); });
-      return g_real.realloc(p, n);
-    }
-    // A heap block grows past the threshold: move it into a region, or let
-    // the real realloc do it when the shim passes the request on (then p is
-    // its business); under ON_FALLBACK=fail a refused request returns NULL
-    // with p untouched.
-    size_t old = g_real.malloc_usable_size(p);
-    bool real_moved = false;
-    void* out = allocate_large(HUGESHIM_API_REALLOC, n, 0, false, caller, [&] {
-      real_moved = true;
-      return g_real.realloc(p, n);
-    });
-    if (!out || real_moved) return out;
-    memcpy(out, p, old < n ? old : n);
-    g_real.free(p);
+// realloc of a pointer the real allocator (or the bootstrap buffer) handed
+// out, or NULL.
+__attribute__((always_inline)) inline void* realloc_heap(void* p, size_t n, void* caller) {
+  if (__builtin_expect(bootstrap_owns(p), 0)) {
+    void* out = malloc_for(n, caller);
+    size_t old = bootstrap_usable_size(p);
+    if (out) memcpy(out, p, n < old ? n : old);
     return out;
   }
+  if (n < g_malloc_threshold || !p) {
+    if (!p && n >= g_malloc_threshold)
+      return allocate_large(HUGESHIM_API_REALLOC, n, 0, false, caller, [n] { return g_real.malloc(n); });
+    return g_real.realloc(p, n);
+  }
+  // A heap block grows past the threshold: move it into a region, or let
+  // the real realloc do it when the shim passes the request on (then p is
+  // its business); under ON_FALLBACK=fail a refused request returns NULL
+  // with p untouched.
+  size_t old = g_real.malloc_usable_size(p);
+  bool real_moved = false;
+  void* out = allocate_large(HUGESHIM_API_REALLOC, n, 0, false, caller, [&] {
+    real_moved = true;
+    return g_real.realloc(p, n);
+  });
+  if (!out || real_moved) return out;
+  memcpy(out, p, old < n ? old : n);
+  g_real.free(p);
+  return out;
+}
+
+__attribute__((noinline, cold)) void* realloc_in_window(void* p, size_t n, void* caller) {
+  if (foreign_block(p)) return realloc_heap(p, n, caller);
   return realloc_ours(p, n, caller);
+}
+
+// realloc's body, shared by realloc and reallocarray.
+__attribute__((always_inline)) inline void* realloc_for(void* p, size_t n, void* caller) {
+  if (__builtin_expect(!arena_contains(p), 1)) return realloc_heap(p, n, caller);
+  return realloc_in_window(p, n, caller);
+}
+
+// malloc_usable_size of a pointer inside the window: the region's, or the
+// real allocator's for a block that is not the shim's.
+__attribute__((noinline, cold)) size_t usable_in_window(void* p) {
+  if (foreign_block(p))
+    return bootstrap_owns(p) ? bootstrap_usable_size(p) : g_real.malloc_usable_size(p);
+  Region* r = region_find(p);
+  uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  return r && a < r->base + r->mapped ? r->base + r->mapped - a : 0;
 }
 
 }  // namespace
@@ -252,8 +293,7 @@ HUGESHIM_EXPORT void* malloc(size_t n) {
 
 HUGESHIM_EXPORT void free(void* p) {
   if (__builtin_expect(!arena_contains(p), 1)) {
-    if (__builtin_expect(bootstrap_owns(p), 0)) return;
-    g_real.free(p);
+    free_heap(p);
     return;
   }
   release_large(p, __builtin_return_address(0));
@@ -326,7 +366,5 @@ HUGESHIM_EXPORT size_t malloc_usable_size(void* p) {
     if (__builtin_expect(bootstrap_owns(p), 0)) return bootstrap_usable_size(p);
     return g_real.malloc_usable_size(p);
   }
-  Region* r = region_find(p);
-  uintptr_t a = reinterpret_cast<uintptr_t>(p);
-  return r && a < r->base + r->mapped ? r->base + r->mapped - a : 0;
+  return usable_in_window(p);
 }

@@ -333,15 +333,16 @@ int advise_unlocked(uintptr_t a, uintptr_t e, int advice) {
   return rc;
 }
 
-// madvise inside the arena: the program's malloc regions.
-int madvise_region(void* addr, size_t len, int advice) {
+// madvise inside the arena's window on a malloc region the shim locked:
+// true, with the answer in *rc. Anything else in the window (other regions,
+// the program's own mappings there) takes the ordinary path.
+bool madvise_region(void* addr, size_t len, int advice, int* rc) {
   uintptr_t a, e;
   const Region* r = advice_refused_when_locked(advice) && page_range(addr, len, &a, &e) ? region_find(addr) : nullptr;
-  if (r && r->locked && a >= r->base && e <= r->base + r->mapped) {
-    ShimScope scope;
-    return advise_unlocked(a, e, advice);
-  }
-  return os_madvise(addr, len, advice);
+  if (!r || !r->locked || a < r->base || e > r->base + r->mapped) return false;
+  ShimScope scope;
+  *rc = advise_unlocked(a, e, advice);
+  return true;
 }
 
 int madvise_tracked(uintptr_t a, uintptr_t e, int advice) {
@@ -489,7 +490,8 @@ HUGESHIM_EXPORT int mprotect(void* addr, size_t len, int prot) {
 }
 
 HUGESHIM_EXPORT int madvise(void* addr, size_t len, int advice) {
-  if (__builtin_expect(arena_contains(addr), 0) && !t_in_shim) return madvise_region(addr, len, advice);
+  int rc;
+  if (__builtin_expect(arena_contains(addr), 0) && !t_in_shim && madvise_region(addr, len, advice, &rc)) return rc;
   uintptr_t a, e;
   if (__builtin_expect(mmap_table_count() == 0 || t_in_shim, 1) || !page_range(addr, len, &a, &e) ||
       !tracking(a, e))

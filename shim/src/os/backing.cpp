@@ -29,13 +29,7 @@ int raw_errno(long r) { return r == -1 ? errno : 0; }
 // hole before we look. Re-reserve without replacing anything: success means
 // the range is ours again; any other answer means we cannot tell, and the
 // caller must treat the range as lost.
-bool restore_reservation(uintptr_t addr, size_t len) {
-  long r = map_at(addr, len, PROT_NONE, MAP_NORESERVE | MAP_FIXED_NOREPLACE);
-  if (r == static_cast<long>(addr)) return true;
-  // Kernels before 4.17 take MAP_FIXED_NOREPLACE as a hint and map elsewhere.
-  if (r != -1) os_munmap(reinterpret_cast<void*>(r), len);
-  return false;
-}
+bool restore_reservation(uintptr_t addr, size_t len) { return backing_reserve(addr, len) == 0; }
 
 struct PopulateJob {
   uintptr_t addr;
@@ -100,8 +94,44 @@ int backing_map_anon(uintptr_t addr, size_t len, bool thp, int* advise_err) {
   return 0;
 }
 
+int backing_reserve(uintptr_t addr, size_t len) {
+  int saved = errno;
+  long r = map_at(addr, len, PROT_NONE, MAP_NORESERVE | MAP_FIXED_NOREPLACE);
+  int err = raw_errno(r);
+  if (!err && r != static_cast<long>(addr)) {
+    // Kernels before 4.17 take MAP_FIXED_NOREPLACE as a hint, which they
+    // follow whenever the range is free: elsewhere means occupied.
+    os_munmap(reinterpret_cast<void*>(r), len);
+    err = EEXIST;
+  }
+  errno = saved;
+  return err;
+}
+
+void backing_release(uintptr_t addr, size_t len) {
+  int saved = errno;
+  os_munmap(as_ptr(addr), len);
+  errno = saved;
+}
+
+bool backing_mapped(uintptr_t addr, size_t len) {
+  int saved = errno;
+  uintptr_t lo = round_down(addr, kBasePage), hi = round_up(addr + len, kBasePage);
+  bool mapped = true;
+  // mincore fails with ENOMEM on any unmapped page; one vector byte per page.
+  unsigned char vec[64];
+  for (uintptr_t at = lo; at < hi && mapped; at += sizeof vec * kBasePage) {
+    size_t n = hi - at < sizeof vec * kBasePage ? hi - at : sizeof vec * kBasePage;
+    mapped = os_mincore(as_ptr(at), n, vec) == 0;
+  }
+  errno = saved;
+  return mapped;
+}
+
 void backing_unmap(uintptr_t addr, size_t len) {
+  int saved = errno;
   map_at(addr, len, PROT_NONE, MAP_FIXED | MAP_NORESERVE);
+  errno = saved;
 }
 
 int backing_bind(uintptr_t addr, size_t len, int32_t node) {

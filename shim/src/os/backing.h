@@ -1,7 +1,9 @@
-// Backing: the OS primitives that map, advise, bind, populate and lock memory
-// for the shim: region memory in the arena and the mmap engine's ranges
-// alike, always ranges the caller owns. All return 0 or an errno value and
-// leave the program's errno as it was.
+// Backing: the OS primitives that reserve, map, advise, bind, populate and
+// lock memory for the shim: region memory in the arena and the mmap engine's
+// ranges alike. Only backing_reserve and backing_mapped look at address space
+// the caller does not own; every other function works on ranges the caller
+// owns. All return 0 or an errno value and leave the program's errno as it
+// was.
 #pragma once
 
 #include <cstddef>
@@ -17,6 +19,19 @@ namespace hugeshim {
 // mapped over or handed out again.
 constexpr int kRangeLost = -1;
 
+// Reserves [addr, addr + len) as inaccessible address space (PROT_NONE,
+// MAP_NORESERVE) without replacing anything (MAP_FIXED_NOREPLACE): 0, EEXIST
+// when any page of it is mapped already, or the kernel's refusal (ENOMEM for
+// RLIMIT_AS or the map count, EINVAL past the end of user space).
+int backing_reserve(uintptr_t addr, size_t len);
+
+// Gives [addr, addr + len), which the shim reserved or mapped, back to the
+// kernel (munmap): the address space is the program's again.
+void backing_release(uintptr_t addr, size_t len);
+
+// Whether every page of [addr, addr + len) is mapped, by anyone (mincore).
+bool backing_mapped(uintptr_t addr, size_t len);
+
 // Replaces the reservation over [addr, addr + len) with private hugetlb pages
 // of page_size (2 MiB or 1 GiB). Without MAP_NORESERVE, so the pool must cover
 // the range now: ENOMEM is a clean "pool empty" and a later touch cannot SIGBUS.
@@ -29,7 +44,8 @@ int backing_map_hugetlb(uintptr_t addr, size_t len, size_t page_size);
 int backing_map_anon(uintptr_t addr, size_t len, bool thp, int* advise_err);
 
 // Puts the reservation back over [addr, addr + len), which must be mapped by
-// the shim: its pages (hugetlb ones included) return to the system at once.
+// the shim: its pages (hugetlb ones included) return to the system at once,
+// the address space stays the shim's.
 void backing_unmap(uintptr_t addr, size_t len);
 
 // Applies a NUMA policy (node >= 0: preferred node; -2: interleave over all

@@ -68,6 +68,9 @@ inline int os_mlock(const void* addr, size_t len) { return static_cast<int>(sysc
 inline int os_munlock(const void* addr, size_t len) {
   return static_cast<int>(syscall(SYS_munlock, addr, len));
 }
+inline int os_mincore(void* addr, size_t len, unsigned char* vec) {
+  return static_cast<int>(syscall(SYS_mincore, addr, len, vec));
+}
 // mbind(2) and get_mempolicy(2): no libnuma (see shim/CMakeLists.txt).
 inline int os_mbind(void* addr, size_t len, int mode, const unsigned long* mask, unsigned long maxnode,
                     unsigned flags) {
