@@ -20,7 +20,8 @@ constexpr const char* kApiNames[HUGESHIM_API_COUNT] = {
 constexpr const char* kFallbackNames[HUGESHIM_FALLBACK_COUNT] = {
     "none", "pool_empty", "size_below_page", "mmap_error", "mbind_failed", "not_in_ladder",
     "thp_disabled", "arena_full", "alignment", "cuda_flags", "register_failed",
-    "populate_failed", "lock_failed", "file_unsuitable", "register_limit"};
+    "populate_failed", "lock_failed", "file_unsuitable", "register_limit",
+    "register_refused"};
 
 constexpr const char* kPageNames[HUGESHIM_PAGE_COUNT] = {"1G", "2M", "thp", "base"};
 

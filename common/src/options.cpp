@@ -182,6 +182,14 @@ const Row kRows[] = {
        return true;
      },
      "HUGESHIM_REGISTER_CHUNK"},
+    {{"HUGESHIM_PREPARE", "auto", "auto|off",
+      "auto: before the program's own large cudaHostRegister/cuMemHostRegister, fault its pages in (HUGESHIM_PREFAULT_THREADS threads) on huge pages where the mapping allows, outside the driver's lock"},
+     [](const char* v, Options& o) {
+       if (!strcasecmp(v, "auto")) o.prepare = true;
+       else if (!strcasecmp(v, "off")) o.prepare = false;
+       else return false;
+       return true;
+     }},
     {{"HUGESHIM_CACHE", "256MiB", "size (0 disables)",
       "bytes of freed regions kept mapped for reuse without new page faults"},
      [](const char* v, Options& o) { return size_into(v, &o.cache_bytes, 0); }},
@@ -332,6 +340,7 @@ void option_effective_value(size_t index, char* buf, size_t len) {
   else if (!strcmp(name, "HUGESHIM_PREFAULT_THREADS")) put("%u", o.prefault_threads);
   else if (!strcmp(name, "HUGESHIM_PIN")) put("%s", kPinNames[static_cast<int>(o.pin)]);
   else if (!strcmp(name, "HUGESHIM_REGISTER_MAX")) size(o.register_max);
+  else if (!strcmp(name, "HUGESHIM_PREPARE")) put("%s", o.prepare ? "auto" : "off");
   else if (!strcmp(name, "HUGESHIM_CACHE")) size(o.cache_bytes);
   else if (!strcmp(name, "HUGESHIM_FILE_MAP")) put("%s", o.file_map_copy ? "copy" : "off");
   else if (!strcmp(name, "HUGESHIM_FILE_MIN")) size(o.file_min);

@@ -12,6 +12,14 @@
 //   fail_register NTH ERR | no_device ERR | calls | calls12   (double only)
 //   pagekb                          KernelPageSize of the last pointer
 //   hpfree                          HugePages_Free from /proc/meminfo
+//   shm SIZE RO      MAP_SHARED map of the file $CUDA_APP_SHM (created and
+//                    sized when new; RO=1: filled with the write pattern
+//                    through pwrite when new, mapped PROT_READ)
+//   file SIZE        MAP_SHARED map of the regular file $CUDA_APP_FILE (sparse)
+//   thp SIZE         anonymous map, 2 MiB-aligned, MADV_HUGEPAGE
+//   romap SIZE       anonymous PROT_READ map
+//   view             what the double's last register found (range_view.h)
+//   register12 SIZE FLAGS | lasterror12 | view12     the same through the CUDA 12 caller
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -19,8 +27,11 @@
 #include <string>
 #include <sys/mman.h>
 
+#include "app_maps.h"
+
 #ifndef CUDA_APP_REAL
 #include "cudart_double.h"
+#include "range_view.h"
 #endif
 
 extern "C" {
@@ -37,6 +48,9 @@ int caller12_host_alloc(void** ptr, size_t size, unsigned flags);
 int caller12_free_host(void* ptr);
 int caller12_host_get_flags(unsigned* flags, void* ptr);
 size_t caller12_calls(cudart_double_call* out, size_t max);
+int caller12_host_register(void* ptr, size_t size, unsigned flags);
+int caller12_get_last_error();
+void caller12_last_view(range_view* out);
 #endif
 }
 
@@ -141,6 +155,18 @@ int main() {
         if (sscanf(l, "HugePages_Free: %ld", &v) == 1) break;
       if (f) fclose(f);
       printf("hpfree=%ld\n", v);
+    } else if (c == "shm") {
+      last = app_maps::map_file(getenv("CUDA_APP_SHM"), a, b != 0);
+      printf("ptr=%p\n", last);
+    } else if (c == "file") {
+      last = app_maps::map_file(getenv("CUDA_APP_FILE"), a, false);
+      printf("ptr=%p\n", last);
+    } else if (c == "thp") {
+      last = app_maps::map_thp(a);
+      printf("ptr=%p\n", last);
+    } else if (c == "romap") {
+      last = mmap(nullptr, a, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      printf("ptr=%p\n", last);
     } else if (c == "pagekb") {
       printf("kb=%ld\n", page_kb(last));
 #ifndef CUDA_APP_REAL
@@ -159,6 +185,17 @@ int main() {
     } else if (c == "no_device") {
       cudart_double_no_device(static_cast<int>(a));
       printf("ok\n");
+    } else if (c == "register12") {
+      printf("rc=%d\n", caller12_host_register(last, a, static_cast<unsigned>(b)));
+    } else if (c == "lasterror12") {
+      printf("rc=%d\n", caller12_get_last_error());
+    } else if (c == "view" || c == "view12") {
+      range_view v{};
+      (c == "view" ? cudart_double_last_view : caller12_last_view)(&v);
+      printf("resident=%lu pages=%lu rss_kb=%lu anon_kb=%lu huge_kb=%lu\n",
+             static_cast<unsigned long>(v.resident), static_cast<unsigned long>(v.pages),
+             static_cast<unsigned long>(v.rss_kb), static_cast<unsigned long>(v.anon_kb),
+             static_cast<unsigned long>(v.huge_kb));
     } else if (c == "calls") {
       print_calls(cudart_double_calls);
     } else if (c == "calls12") {

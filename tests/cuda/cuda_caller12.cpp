@@ -13,6 +13,8 @@ extern "C" {
 int cudaHostAlloc(void** ptr, size_t size, unsigned int flags);
 int cudaFreeHost(void* ptr);
 int cudaHostGetFlags(unsigned int* flags, void* ptr);
+int cudaHostRegister(void* ptr, size_t size, unsigned int flags);
+int cudaGetLastError(void);
 
 int caller12_host_alloc(void** ptr, size_t size, unsigned flags) {
   g_last_rc = cudaHostAlloc(ptr, size, flags);
@@ -26,6 +28,15 @@ int caller12_host_get_flags(unsigned* flags, void* ptr) {
   g_last_rc = cudaHostGetFlags(flags, ptr);
   return g_last_rc;
 }
+int caller12_host_register(void* ptr, size_t size, unsigned flags) {
+  g_last_rc = cudaHostRegister(ptr, size, flags);
+  return g_last_rc;
+}
+int caller12_get_last_error() {
+  g_last_rc = cudaGetLastError();
+  return g_last_rc;
+}
+void caller12_last_view(range_view* out) { cudart_double_last_view(out); }
 size_t caller12_calls(cudart_double_call* out, size_t max) { return cudart_double_calls(out, max); }
 int caller12_major() { return cudart_double_major(); }
 }

@@ -234,7 +234,9 @@ BOOST_AUTO_TEST_CASE(app_registrations_are_forwarded_and_recorded_with_their_pag
                      "malloc 33554432\nwrite 33554432\nrelease\n"
                      "malloc 33554432\nregister 33554432 0\nunregister\nmmap 33554432\n"
                      "register 33554432 1\nregister 33554432 0\nunregister\ncalls\n",
-                     cuda_env());
+                     // Without preparation, so that the registration faults the
+                     // pages itself (cuda_prepare_test covers preparation).
+                     cuda_env({{"HUGESHIM_PREPARE", "off"}}));
   BOOST_REQUIRE_EQUAL(r.status, 0);
   BOOST_REQUIRE_EQUAL(r.lines.size(), 11u);
   r.lines.erase(r.lines.begin(), r.lines.begin() + 3);

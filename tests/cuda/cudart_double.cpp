@@ -14,6 +14,9 @@
 // cudaPeekAtLastError.
 #include "cudart_double.h"
 
+#include "range_view.h"
+
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <sys/mman.h>
@@ -23,6 +26,7 @@ namespace {
 using cudaError_t = int;
 constexpr cudaError_t kSuccess = 0, kInvalidValue = 1, kMemoryAllocation = 2;
 constexpr cudaError_t kAlreadyRegistered = 712, kNotRegistered = 713;
+constexpr cudaError_t kNotSupported = 801;
 constexpr unsigned kRegisterMapped = 0x2;
 
 struct Range {
@@ -44,6 +48,11 @@ struct State {
   int fail_register_error = 0;
   int no_device_error = 0;
   cudaError_t last_error = kSuccess;
+  range_view last_view{};
+  // CUDART_DOUBLE_REFUSE_REGISTER=1: every cudaHostRegister answers 801
+  // (cudaErrorNotSupported), as in a Confidential Computing guest, where
+  // cudaHostAlloc still works.
+  bool refuse_register = getenv("CUDART_DOUBLE_REFUSE_REGISTER") != nullptr;
 };
 
 State& state() {
@@ -126,6 +135,9 @@ cudaError_t cudaHostRegister(void* ptr, size_t size, unsigned int flags) {
   State& s = state();
   std::lock_guard<std::mutex> g(s.lock);
   if (s.no_device_error) return record(s, CUDART_DOUBLE_HOST_REGISTER, ptr, size, flags, s.no_device_error);
+  // What the registration finds on arrival, before the pin faults anything.
+  if (ptr && size) s.last_view = take_range_view(ptr, size);
+  if (s.refuse_register) return record(s, CUDART_DOUBLE_HOST_REGISTER, ptr, size, flags, kNotSupported);
   if (s.fail_register_countdown > 0 && --s.fail_register_countdown == 0)
     return record(s, CUDART_DOUBLE_HOST_REGISTER, ptr, size, flags, s.fail_register_error);
   uintptr_t a = reinterpret_cast<uintptr_t>(ptr);
@@ -232,6 +244,12 @@ void cudart_double_fail_register(int nth, int error) {
   std::lock_guard<std::mutex> g(s.lock);
   s.fail_register_countdown = nth;
   s.fail_register_error = error;
+}
+
+void cudart_double_last_view(range_view* out) {
+  State& s = state();
+  std::lock_guard<std::mutex> g(s.lock);
+  *out = s.last_view;
 }
 
 void cudart_double_no_device(int error) {

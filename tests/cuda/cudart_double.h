@@ -39,4 +39,9 @@ size_t cudart_double_calls(struct cudart_double_call* out, size_t max);
 void cudart_double_fail_register(int nth, int error);
 // Every call fails with `error` from now on (0 restores), as without a driver.
 void cudart_double_no_device(int error);
+// What the last cudaHostRegister found on arrival, before pinning
+// (range_view.h). CUDART_DOUBLE_REFUSE_REGISTER in the environment makes every
+// cudaHostRegister answer 801 (cudaErrorNotSupported).
+struct range_view;
+void cudart_double_last_view(struct range_view* out);
 }

@@ -7,6 +7,8 @@
 // another, 713 for unregistering what is not registered.
 #include "libcuda_double.h"
 
+#include "range_view.h"
+
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -27,6 +29,7 @@ Range g_allocations[kRanges];
 Range g_registrations[kRanges];
 bool g_initialised = false;
 uint64_t g_last_size = 0;
+range_view g_last_view{};
 
 void* map_anonymous(size_t bytes) {
   long p = syscall(SYS_mmap, 0, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -64,6 +67,8 @@ int allocate(void** pp, size_t bytes, unsigned flags) {
 
 int register_range(void* p, size_t bytes, unsigned flags) {
   g_last_size = bytes;
+  // What the registration finds on arrival, before the pin faults anything.
+  if (p && bytes) g_last_view = take_range_view(p, bytes);
   if (!g_initialised) return kNotInitialized;
   if (!p || bytes == 0) return kInvalidValue;
   uintptr_t a = reinterpret_cast<uintptr_t>(p);
@@ -82,6 +87,7 @@ int register_range(void* p, size_t bytes, unsigned flags) {
 #define DOUBLE_EXPORT extern "C" __attribute__((visibility("default")))
 
 DOUBLE_EXPORT uint64_t libcuda_double_last_size() { return g_last_size; }
+DOUBLE_EXPORT void libcuda_double_last_view(range_view* out) { *out = g_last_view; }
 
 DOUBLE_EXPORT int cuInit(unsigned flags) {
   if (flags != 0) return kInvalidValue;

@@ -25,3 +25,8 @@ constexpr unsigned kHostAllocFlags = 0x7;
 // argument of the last allocation or registration call, as the double
 // received it.
 extern "C" uint64_t libcuda_double_last_size();
+
+// What the last registration found on arrival (range_view.h): resident
+// pages, Rss, Anonymous and huge-page kB of the range, before pinning.
+struct range_view;
+extern "C" void libcuda_double_last_view(range_view* out);

@@ -59,7 +59,8 @@ enum hugeshim_fallback {
   HUGESHIM_FALLBACK_LOCK_FAILED = 12,    /* mlock failed (RLIMIT_MEMLOCK) */
   HUGESHIM_FALLBACK_FILE_UNSUITABLE = 13,/* file map copy refused (written file, not regular) */
   HUGESHIM_FALLBACK_REGISTER_LIMIT = 14, /* larger than one registration may be (HUGESHIM_REGISTER_MAX) */
-  HUGESHIM_FALLBACK_COUNT = 15
+  HUGESHIM_FALLBACK_REGISTER_REFUSED = 15,/* cudaHostRegister refused outright (801: e.g. Confidential Computing) */
+  HUGESHIM_FALLBACK_COUNT = 16
 };
 
 /* Page size classes, the index of per-page-size byte counts and histograms. */

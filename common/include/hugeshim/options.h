@@ -37,6 +37,7 @@ struct Options {
   unsigned prefault_threads = 0;  // 0: derived from the CPU count at load
   PinMode pin = PinMode::none;
   size_t register_max = 0;  // largest substituted CUDA allocation (one registration)
+  bool prepare = true;      // HUGESHIM_PREPARE=auto: populate the program's large registrations first
   size_t cache_bytes = 0;
   bool file_map_copy = false;
   size_t file_min = 0;

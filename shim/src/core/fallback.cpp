@@ -28,6 +28,8 @@ const char* explain(uint32_t reason) {
     case HUGESHIM_FALLBACK_FILE_UNSUITABLE:
       return "the file cannot be copied (open for writing somewhere, not opened read-only, mapped past its end, or not a regular file)";
     case HUGESHIM_FALLBACK_REGISTER_LIMIT: return "it is larger than HUGESHIM_REGISTER_MAX, so it was allocated natively";
+    case HUGESHIM_FALLBACK_REGISTER_REFUSED:
+      return "the CUDA runtime refuses every cudaHostRegister (cudaErrorNotSupported, e.g. a Confidential Computing guest), so it was allocated natively";
     default: return "see the reason code";
   }
 }

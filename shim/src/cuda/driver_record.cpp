@@ -2,7 +2,10 @@
 
 #include "core/bootstrap.h"
 #include "core/region.h"
+#include "cuda/placement.h"
+#include "cuda/prepare.h"
 #include "cuda/range_pages.h"
+#include "os/backing.h"
 #include "core/policy.h"
 
 namespace hugeshim {
@@ -13,6 +16,9 @@ void finish(Event* ev, cu_result r) {
   ev->result = r;
   if (r != kCuSuccess) ev->flags |= HUGESHIM_EVENT_FAILED;
 }
+
+// The driver path has no runtime to ask for the device (cuda/placement.h).
+int32_t known_node(const void*) { return cuda_known_device_node(); }
 
 }  // namespace
 
@@ -42,8 +48,23 @@ void driver_allocated(Event* ev, cu_result r, void* const* pp) {
   telemetry_emit(*ev);
 }
 
-void driver_registered(Event* ev, cu_result r, const void* p) {
-  finish(ev, r);
+uint64_t driver_prepare(Event* ev, const void* p, size_t size, unsigned flags) {
+  Preparation prep;
+  {
+    ShimScope scope;
+    cuda_prepare_registration(p, size, flags, known_node, nullptr, &prep);
+  }
+  uint64_t called = now_ns();
+  if (prep.outcome != PrepareOutcome::off) ev->phase_ns[HUGESHIM_PHASE_POPULATE] = called - ev->start_ns;
+  ev->numa_asked = prep.node;
+  return called;
+}
+
+void driver_registered(Event* ev, cu_result r, const void* p, uint64_t called) {
+  ev->phase_ns[HUGESHIM_PHASE_REGISTER] = now_ns() - called;
+  ev->result = r;
+  if (r != kCuSuccess) ev->flags |= HUGESHIM_EVENT_FAILED;
+  if (ev->numa_asked != -1) ev->numa_got = backing_node_of(reinterpret_cast<uintptr_t>(p));
   range_page_facts(p, ev->requested, ev);  // pinning faulted the pages in
   if (r == kCuSuccess) ledger_add(LedgerKind::app_registration, ledger_entry_of(*ev));
   telemetry_emit(*ev);

@@ -1,6 +1,7 @@
 // Ring records of the driver's pinned-memory calls, one per call of at
 // least HUGESHIM_MIN_SIZE: api, size, flags, latency (phase register: the
-// whole driver call, which allocates, faults and pins in one), result, the
+// whole driver call, which allocates, faults and pins in one; for a
+// registration the shim's preparation before it is phase populate), result, the
 // page sizes backing the range and the pages they make (translations),
 // REDIRECTED/FOREIGN, caller. Smaller calls are counted, not recorded.
 // Frees and unregistrations find their size and page facts in the ledgers
@@ -26,7 +27,11 @@ Event driver_event(uint32_t api, const void* address, size_t size, unsigned flag
 // After an allocation (pp: where the driver wrote the pointer) or a
 // registration: result, latency, pages, ledger entry; emits.
 void driver_allocated(Event* ev, cu_result r, void* const* pp);
-void driver_registered(Event* ev, cu_result r, const void* p);
+// Before a registration is forwarded: prepares the range (cuda/prepare.h;
+// the time goes to phase populate) and returns when the driver is called.
+uint64_t driver_prepare(Event* ev, const void* p, size_t size, unsigned flags);
+// called: driver_prepare's answer; phase register is the driver call alone.
+void driver_registered(Event* ev, cu_result r, const void* p, uint64_t called);
 // Before a free / unregistration: false (nothing known, count it small)
 // unless the ledger of `kind` holds p; then ev describes it.
 bool driver_releasing(uint32_t api, LedgerKind kind, const void* p, const void* caller,
@@ -55,9 +60,10 @@ cu_result record_register(void* p, size_t size, unsigned flags, const void* call
     return call();
   }
   Event ev = driver_event(HUGESHIM_API_CU_MEM_HOST_REGISTER, p, size, flags, caller);
+  uint64_t called = driver_prepare(&ev, p, size, flags);
   cu_result r = call();
   int saved = errno;
-  driver_registered(&ev, r, p);
+  driver_registered(&ev, r, p, called);
   errno = saved;
   return r;
 }

@@ -67,4 +67,27 @@ bool cuda_current_placement(const CudaRuntime& rt, DevicePlacement* out) {
   return true;
 }
 
+int32_t cuda_quiet_device_node(const CudaRuntime& rt) {
+  if (rt.peek_at_last_error() != kCudaSuccess) return policy_device_node(-1);
+  DevicePlacement place;
+  if (!cuda_current_placement(rt, &place)) {
+    rt.get_last_error();  // it was clean before the query
+    return policy_device_node(-1);
+  }
+  return place.numa_node;
+}
+
+int32_t cuda_known_device_node() {
+  int node = -1;
+  bool agree = true;
+  pthread_mutex_lock(&g_lock);
+  for (int i = 0; i < g_device_count; ++i) {
+    if (g_devices[i].numa_node < 0) continue;
+    if (node >= 0 && node != g_devices[i].numa_node) agree = false;
+    node = g_devices[i].numa_node;
+  }
+  pthread_mutex_unlock(&g_lock);
+  return policy_device_node(agree ? node : -1);
+}
+
 }  // namespace hugeshim

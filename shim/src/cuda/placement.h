@@ -23,4 +23,14 @@ struct DevicePlacement {
 // device): topology does not change while the process runs.
 bool cuda_current_placement(const CudaRuntime& rt, DevicePlacement* out);
 
+// The same for preparing a program's registration (cuda/prepare.h): only when
+// the runtime has no pending error, and any error the query leaves is
+// cleared, so the runtime's last error stays what it was. Unknown: -1.
+int32_t cuda_quiet_device_node(const CudaRuntime& rt);
+
+// For the driver path, which has no runtime to ask: the node of the GPUs a
+// runtime of this process has named so far, when they all agree (else
+// policy_device_node(-1)).
+int32_t cuda_known_device_node();
+
 }  // namespace hugeshim

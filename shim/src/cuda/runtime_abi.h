@@ -13,6 +13,9 @@ using cuda_error = int;  // cudaError_t
 constexpr cuda_error kCudaSuccess = 0;
 constexpr cuda_error kCudaErrorInvalidValue = 1;
 constexpr cuda_error kCudaErrorInitialization = 3;
+// Every cudaHostRegister answers it in a Confidential Computing guest (H200
+// CC-On) while cudaHostAlloc works; not sticky.
+constexpr cuda_error kCudaErrorNotSupported = 801;
 
 // cudaHostAlloc flags.
 constexpr unsigned kHostAllocPortable = 0x1;

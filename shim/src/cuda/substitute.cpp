@@ -44,6 +44,19 @@ void unregister_region(Region* r) {
   r->registered = false;
 }
 
+// Set when the runtime answered cudaErrorNotSupported to our registration
+// (a Confidential Computing guest refuses every cudaHostRegister while
+// cudaHostAlloc works): from then on every pinned allocation is native, without
+// populating a region first. Said once per process.
+bool g_register_refused = false;
+
+void note_refused() {
+  if (__atomic_exchange_n(&g_register_refused, true, __ATOMIC_RELAXED)) return;
+  log_at(LogLevel::warn,
+         "cudaHostRegister is refused here (error 801, cudaErrorNotSupported: a Confidential "
+         "Computing guest?): pinned allocations use the native cudaHostAlloc (fallback register_refused)");
+}
+
 // The substituted region containing p, or nullptr.
 Region* substituted_region(const void* p) {
   if (!p || !arena_contains(p)) return nullptr;
@@ -119,9 +132,14 @@ Region* substitute(const CudaRuntime& rt, size_t size, unsigned flags, Event* ev
                                         kRegisterFlags);
     ev->phase_ns[HUGESHIM_PHASE_REGISTER] = now_ns() - t0;
     if (e != kCudaSuccess) {
-      log_at(LogLevel::info, "cudaHostRegister of %zu bytes failed (error %d); native pinning",
-             static_cast<size_t>(r->mapped), e);
-      ev->fallback = HUGESHIM_FALLBACK_REGISTER_FAILED;
+      if (e == kCudaErrorNotSupported) {
+        note_refused();
+        ev->fallback = HUGESHIM_FALLBACK_REGISTER_REFUSED;
+      } else {
+        log_at(LogLevel::info, "cudaHostRegister of %zu bytes failed (error %d); native pinning",
+               static_cast<size_t>(r->mapped), e);
+        ev->fallback = HUGESHIM_FALLBACK_REGISTER_FAILED;
+      }
       ev->err = e;
       Event scratch;
       r->teardown = nullptr;
@@ -156,6 +174,10 @@ cuda_error cuda_pinned_alloc(const CudaRuntime& rt, void** ptr, size_t size, uns
   // 2 MiB, so this is "the 2 MiB-rounded size exceeds it" without overflow.
   if (size > g_options.register_max) {
     ev.fallback = HUGESHIM_FALLBACK_REGISTER_LIMIT;
+    return forward_recorded(rt, api, ptr, size, flags, &ev);
+  }
+  if (__atomic_load_n(&g_register_refused, __ATOMIC_RELAXED)) {
+    ev.fallback = HUGESHIM_FALLBACK_REGISTER_REFUSED;
     return forward_recorded(rt, api, ptr, size, flags, &ev);
   }
   Region* r = substitute(rt, size, flags, &ev);

@@ -1,18 +1,23 @@
 // The exported CUDA runtime pinned-memory API. Each entry finds the cudart
 // its caller links against and either serves the call (substituted memory)
 // or forwards it, recording large events. The program's own registrations
-// are forwarded (except on substituted memory, where the native answer is
-// given) and recorded with size, page sizes and latency.
+// are prepared (cuda/prepare.h: pages faulted in parallel before the call),
+// forwarded (except on substituted memory, where the native answer is given)
+// and recorded with size, page sizes, preparation and registration times.
 #include <cstddef>
 
+#include "core/bootstrap.h"
 #include "core/policy.h"
 #include "core/region.h"
 #include "cuda/ledger.h"
+#include "cuda/placement.h"
+#include "cuda/prepare.h"
 #include "cuda/range_pages.h"
 #include "cuda/runtime_lookup.h"
 #include "cuda/substitute.h"
 #include "entry/export.h"
 #include "hugeshim/options.h"
+#include "os/backing.h"
 #include "telemetry/telemetry.h"
 
 using namespace hugeshim;
@@ -29,6 +34,11 @@ namespace {
 // gets it without the runtime being called: forwarding the register would
 // meet our registration (712), forwarding the unregister would remove it.
 constexpr cuda_error kAnswerOnPinnedAllocation = kCudaErrorInvalidValue;
+
+// The GPU-local node for preparing a registration through this runtime.
+int32_t runtime_node(const void* rt) {
+  return cuda_quiet_device_node(*static_cast<const CudaRuntime*>(rt));
+}
 
 // Gives that answer and leaves the runtime's last error as the native call
 // does (1): cudaHostGetFlags with a null output fails with
@@ -73,8 +83,25 @@ HUGESHIM_EXPORT cuda_error cudaHostRegister(void* ptr, size_t size, unsigned int
   Event ev = event_start(HUGESHIM_API_CUDA_HOST_REGISTER, size, __builtin_return_address(0));
   ev.address = reinterpret_cast<uintptr_t>(ptr);
   ev.cuda_flags = flags;
-  cuda_error e = substituted ? answer_on_substituted(*rt, ptr) : rt->host_register(ptr, size, flags);
-  ev.phase_ns[HUGESHIM_PHASE_REGISTER] = now_ns() - ev.start_ns;
+  cuda_error e;
+  if (substituted) {
+    e = answer_on_substituted(*rt, ptr);
+    ev.phase_ns[HUGESHIM_PHASE_REGISTER] = now_ns() - ev.start_ns;
+  } else {
+    // Fault the pages in first, in parallel and outside the driver's lock
+    // (cuda/prepare.h); the driver is left with pinning them.
+    Preparation prep;
+    {
+      ShimScope scope;
+      cuda_prepare_registration(ptr, size, flags, runtime_node, rt, &prep);
+    }
+    uint64_t called = now_ns();
+    if (prep.outcome != PrepareOutcome::off) ev.phase_ns[HUGESHIM_PHASE_POPULATE] = called - ev.start_ns;
+    ev.numa_asked = prep.node;
+    e = rt->host_register(ptr, size, flags);
+    ev.phase_ns[HUGESHIM_PHASE_REGISTER] = now_ns() - called;
+    if (prep.node != -1) ev.numa_got = backing_node_of(reinterpret_cast<uintptr_t>(ptr));
+  }
   ev.result = e;
   range_page_facts(ptr, size, &ev);  // after the call: pinning faulted the pages in
   if (e != kCudaSuccess) {
