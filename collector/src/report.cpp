@@ -123,6 +123,18 @@ json process_report(Database& db, int64_t id, size_t top) {
         if (int64_t d = q.int64(3 + p); d > 0) samples[{api, kPhaseColumns[p], page}].push_back(static_cast<uint64_t>(d));
     }
   }
+  // The program's own registrations: the shim's preparation (phase populate,
+  // outside the driver) against the forwarded call (phase register, inside).
+  std::map<std::string, json> registrations;
+  {
+    Statement r = db.prepare(
+        "SELECT api, count(*), sum(populate_ns > 0), sum(populate_ns), sum(register_ns) FROM events "
+        "WHERE process_id = ?1 AND api IN ('cudaHostRegister', 'cuMemHostRegister') GROUP BY api");
+    r.bind(1, id);
+    while (r.step())
+      registrations[r.text(0)] = {{"records", r.int64(1)}, {"prepared", r.int64(2)},
+                                  {"populate_ns", r.int64(3)}, {"register_ns", r.int64(4)}};
+  }
   Statement q = db.prepare(
       "SELECT api, events, bytes_requested, bytes_mapped, bytes_1g, bytes_2m, bytes_thp, bytes_base, "
       "records_written, records_dropped, small_calls FROM counters WHERE process_id = ?1 ORDER BY events DESC, api");
@@ -157,6 +169,7 @@ json process_report(Database& db, int64_t id, size_t top) {
                     {"coverage", coverage},
                     {"fallbacks", fallbacks.count(api) ? fallbacks[api] : json::object()},
                     {"latency", latency}});
+    if (registrations.count(api)) apis.back()["registration"] = registrations[api];
   }
   auto events_by = [&](const char* order) {
     json list = json::array();
@@ -265,6 +278,19 @@ void render_text(const json& report, std::ostream& out) {
         any_fallback = true;
         out << "    " << a["api"].get<std::string>() << " " << reason << ": " << count.get<int64_t>() << "\n";
       }
+    for (const json& a : p["apis"]) {
+      if (!a.contains("registration")) continue;
+      const json& r = a["registration"];
+      uint64_t prep = r["populate_ns"].get<uint64_t>(), reg = r["register_ns"].get<uint64_t>();
+      snprintf(line, sizeof line,
+               "  %s: %" PRId64 " recorded, %" PRId64 " prepared; prepared outside the driver: %s of %s (%.0f%%), "
+               "inside the driver: %s\n",
+               a["api"].get<std::string>().c_str(), r["records"].get<int64_t>(), r["prepared"].get<int64_t>(),
+               ns_text(prep).c_str(), ns_text(prep + reg).c_str(),
+               prep + reg ? 100.0 * static_cast<double>(prep) / static_cast<double>(prep + reg) : 0.0,
+               ns_text(reg).c_str());
+      out << line;
+    }
     out << "  latency:\n";
     snprintf(line, sizeof line, "    %-20s %-9s %-5s %7s %10s %10s %10s %10s %10s\n", "api", "phase", "page", "count",
              "p50", "p90", "p99", "p99.9", "max");
