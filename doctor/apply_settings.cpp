@@ -369,6 +369,10 @@ ApplyRequest recommended_request(const HostSnapshot& host, const AuditOptions& o
   ApplyRequest r;
   r.thp = "madvise";
   r.defrag = "never";
+  // Hosts with GPUs register shared memory with CUDA (audit: thp.shmem_enabled).
+  const std::string& shmem = host.thp.shmem_enabled;
+  if (!host.gpus.empty() && (shmem == "never" || shmem == "deny" || shmem == "force"))
+    r.shmem = "advise";
   if (options.expect_pinned)
     if (const HugePool* pool = host.pool(kPool2MKb))
       r.pools = advise_pool(host, *pool, pages_for(*options.expect_pinned, kPool2MKb));
@@ -388,6 +392,11 @@ ApplyResult apply_settings(const HostFiles& files, const ApplyRequest& request,
     steps.push_back({plan_choice(files, "--defrag " + *request.defrag, "thp.defrag",
                                  "/sys/kernel/mm/transparent_hugepage/defrag", *request.defrag,
                                  result.problems),
+                     std::nullopt});
+  if (request.shmem)
+    steps.push_back({plan_choice(files, "--shmem " + *request.shmem, "thp.shmem_enabled",
+                                 "/sys/kernel/mm/transparent_hugepage/shmem_enabled",
+                                 *request.shmem, result.problems),
                      std::nullopt});
   PoolPlanner planner(files);
   for (const auto& t : request.pools) steps.push_back({planner.plan(t, result.problems), t});

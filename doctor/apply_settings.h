@@ -21,12 +21,14 @@ namespace hugeshim::doctor {
 struct ApplyRequest {
   std::optional<std::string> thp;     // enabled: always|madvise|never
   std::optional<std::string> defrag;  // always|defer|defer+madvise|madvise|never
+  std::optional<std::string> shmem;   // shmem_enabled: always|within_size|advise|never|deny|force
   std::vector<PoolTarget> pools;      // applied in order
   bool dry_run = false;
 };
 
-// THP madvise, defrag never, and the 2 MiB pool advice when the workload
-// size is known.
+// THP madvise, defrag never, shmem_enabled advise on GPU hosts where it is
+// never, deny or force, and the 2 MiB pool advice when the workload size is
+// known.
 ApplyRequest recommended_request(const HostSnapshot& host, const AuditOptions& options);
 
 enum class ApplyStatus {
@@ -47,7 +49,7 @@ enum class RollbackStatus {
 const char* rollback_status_name(RollbackStatus s);
 
 struct ApplyAction {
-  std::string setting;  // "thp.enabled", "thp.defrag", "hugetlb.pool"
+  std::string setting;  // "thp.enabled", "thp.defrag", "thp.shmem_enabled", "hugetlb.pool"
   std::string subject;  // "" or a pool target without count: "2M", "2M@1"
   std::string path;     // host path written
   std::string before, requested;

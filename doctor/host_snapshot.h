@@ -24,6 +24,13 @@ struct KernelRelease {
 struct ThpSettings {
   bool present = false;  // /sys/kernel/mm/transparent_hugepage exists
   std::string enabled, defrag, shmem_enabled;  // the [selected] word of each file
+  // The huge= option of the tmpfs mounted on /dev/shm ("never" when the
+  // mount does not say); nullopt when /dev/shm is not a tmpfs mount or
+  // /proc/mounts cannot be read. shmem_enabled does not govern /dev/shm:
+  // it sets the policy of the kernel's internal mount (memfd, SysV shared
+  // memory, shared anonymous mappings); only its 'deny' and 'force' reach
+  // every tmpfs mount.
+  std::optional<std::string> dev_shm_huge;
   std::optional<int64_t> khugepaged_defrag, pages_to_scan, scan_sleep_millisecs,
       alloc_sleep_millisecs, max_ptes_none;
 };

@@ -23,7 +23,7 @@ struct Arguments {
   std::string cgroup;
   bool apply = false;
   bool dry_run = false;
-  std::string thp, defrag;
+  std::string thp, defrag, shmem;
   std::vector<std::string> pools;
 };
 
@@ -59,6 +59,7 @@ int run_apply(const Arguments& args, const HostFiles& files, const AuditOptions&
   ApplyRequest request;
   if (!args.thp.empty()) request.thp = args.thp;
   if (!args.defrag.empty()) request.defrag = args.defrag;
+  if (!args.shmem.empty()) request.shmem = args.shmem;
   for (const auto& text : args.pools) {
     auto t = parse_pool_target(text);
     if (!t) {
@@ -69,7 +70,7 @@ int run_apply(const Arguments& args, const HostFiles& files, const AuditOptions&
     request.pools.push_back(*t);
   }
   // No explicit setting: the recommended ones.
-  if (!request.thp && !request.defrag && request.pools.empty())
+  if (!request.thp && !request.defrag && !request.shmem && request.pools.empty())
     request = recommended_request(read_host(files, ReadOptions{}), options);
   request.dry_run = args.dry_run;
 
@@ -112,13 +113,17 @@ int main(int argc, char** argv) {
   app.add_option("--cgroup", args.cgroup,
                  "audit this cgroup path (e.g. /system.slice/vllm.service) instead of our own");
   app.add_flag("--apply", args.apply,
-               "apply --thp/--defrag/--pool, or the recommended settings when none is given");
+               "apply --thp/--defrag/--shmem/--pool, or the recommended settings when none is "
+               "given");
   app.add_flag("--dry-run", args.dry_run,
                "with --apply: run the checks and show what would change, change nothing");
   app.add_option("--thp", args.thp, "THP enabled mode to apply")
       ->check(CLI::IsMember({"always", "madvise", "never"}));
   app.add_option("--defrag", args.defrag, "THP defrag mode to apply")
       ->check(CLI::IsMember({"always", "defer", "defer+madvise", "madvise", "never"}));
+  app.add_option("--shmem", args.shmem,
+                 "THP mode for shared memory (shmem_enabled) to apply; 'advise' on GPU hosts")
+      ->check(CLI::IsMember({"always", "within_size", "advise", "never", "deny", "force"}));
   app.add_option("--pool", args.pools,
                  "hugetlb pool to apply: SIZE:COUNT[@NODE], e.g. 2M:512@0 (repeatable)");
   try {
@@ -128,9 +133,11 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : kExitUsage;
   }
 
-  bool wants_change = !args.thp.empty() || !args.defrag.empty() || !args.pools.empty();
+  bool wants_change = !args.thp.empty() || !args.defrag.empty() || !args.shmem.empty() ||
+                      !args.pools.empty();
   if ((wants_change || args.dry_run) && !args.apply) {
-    std::cerr << "hugeshim doctor: --thp, --defrag, --pool and --dry-run go with --apply\n";
+    std::cerr << "hugeshim doctor: --thp, --defrag, --shmem, --pool and --dry-run go with "
+                 "--apply\n";
     return kExitUsage;
   }
   AuditOptions options;

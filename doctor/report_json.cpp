@@ -22,6 +22,7 @@ json host_json(const HostSnapshot& h) {
               {"enabled", t.enabled},
               {"defrag", t.defrag},
               {"shmem_enabled", t.shmem_enabled},
+              {"dev_shm_huge", or_null(t.dev_shm_huge)},
               {"khugepaged",
                {{"defrag", or_null(t.khugepaged_defrag)},
                 {"pages_to_scan", or_null(t.pages_to_scan)},

@@ -44,7 +44,8 @@ void print_audit_text(std::ostream& out, const HostSnapshot& h, const Findings& 
   row(out, "kernel", h.kernel.release.empty() ? "?" : h.kernel.release);
   if (h.thp.present)
     row(out, "THP", "enabled=" + h.thp.enabled + " defrag=" + h.thp.defrag +
-                        " shmem_enabled=" + h.thp.shmem_enabled +
+                        " shmem_enabled=" + h.thp.shmem_enabled + " /dev/shm huge=" +
+                        h.thp.dev_shm_huge.value_or("(not tmpfs)") +
                         " khugepaged.defrag=" + opt(h.thp.khugepaged_defrag));
   else
     row(out, "THP", "not available");

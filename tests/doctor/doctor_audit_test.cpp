@@ -187,12 +187,62 @@ BOOST_AUTO_TEST_CASE(defrag_madvise_is_information_and_never_thp_makes_defrag_mo
   BOOST_TEST(require(f, "thp.enabled").severity == Severity::info);
 }
 
-BOOST_AUTO_TEST_CASE(shmem_thp_never_is_reported_with_its_fix) {
+// Issue 12 item 1: the shim advises MADV_HUGEPAGE on shared memory a program registers with
+// CUDA; shmem_enabled decides it for memfd, SysV and shared anonymous memory, /dev/shm's huge=
+// mount option for /dev/shm (shmem_enabled reaches it only with deny and force).
+BOOST_AUTO_TEST_CASE(shmem_thp_never_is_a_warning_on_gpu_hosts_only) {
   SysfsTreeDouble tree;
   tree.set_shmem_thp("never");
-  Finding s = require(audit_tree(tree), "thp.shmem_enabled");
-  BOOST_TEST(s.severity == Severity::info);
-  BOOST_TEST(s.fix == "echo advise > /sys/kernel/mm/transparent_hugepage/shmem_enabled");
+  Finding plain = require(audit_tree(tree), "thp.shmem_enabled");
+  BOOST_TEST(plain.severity == Severity::info);
+  BOOST_TEST(plain.fix == "hugeshim doctor --apply --shmem advise");
+
+  tree.add_gpu("0000:17:00.0", 0, 20, "identity");
+  Finding gpu = require(audit_tree(tree), "thp.shmem_enabled");
+  BOOST_TEST(gpu.severity == Severity::warn);
+  BOOST_TEST(gpu.fix == "hugeshim doctor --apply --shmem advise");
+  BOOST_TEST(gpu.explanation.find("CUDA") != std::string::npos, gpu.explanation);
+
+  for (const char* mode : {"advise", "within_size", "always"}) {
+    tree.set_shmem_thp(mode);
+    Finding ok = require(audit_tree(tree), "thp.shmem_enabled");
+    BOOST_TEST(ok.severity == Severity::ok, mode);
+    BOOST_TEST(ok.fix.empty(), mode);
+  }
+  tree.set_shmem_thp("force");
+  BOOST_TEST(require(audit_tree(tree), "thp.shmem_enabled").severity == Severity::info);
+}
+
+BOOST_AUTO_TEST_CASE(dev_shm_without_huge_option_is_a_warning_on_gpu_hosts_only) {
+  SysfsTreeDouble tree;
+  BOOST_TEST(require(audit_tree(tree), "thp.dev_shm").severity == Severity::ok);
+  tree.set_dev_shm("rw,nosuid,nodev");  // systemd's default: no huge=, so never
+  Finding plain = require(audit_tree(tree), "thp.dev_shm");
+  BOOST_TEST(plain.severity == Severity::info);
+  BOOST_TEST(plain.fix == "mount -o remount,huge=advise /dev/shm");
+
+  tree.add_gpu("0000:17:00.0", 0, 20, "identity");
+  Finding gpu = require(audit_tree(tree), "thp.dev_shm");
+  BOOST_TEST(gpu.severity == Severity::warn);
+  BOOST_TEST(gpu.fix == "mount -o remount,huge=advise /dev/shm");
+  // shmem_enabled advise (the baseline) does not make it ok.
+  BOOST_TEST(require(audit_tree(tree), "thp.shmem_enabled").severity == Severity::ok);
+
+  tree.set_shmem_thp("force");  // reaches every tmpfs mount
+  BOOST_TEST(require(audit_tree(tree), "thp.dev_shm").severity == Severity::ok);
+  tree.set_shmem_thp("deny");  // keeps huge pages off it, whatever the mount says
+  tree.set_dev_shm("rw,huge=within_size");
+  Finding denied = require(audit_tree(tree), "thp.dev_shm");
+  BOOST_TEST(denied.severity == Severity::warn);
+  BOOST_TEST(denied.fix == "hugeshim doctor --apply --shmem advise");
+
+  tree.set_shmem_thp("advise");
+  BOOST_TEST(require(audit_tree(tree), "thp.dev_shm").severity == Severity::ok);
+
+  tree.set_dev_shm("rw,relatime", "ramfs");
+  Finding none = require(audit_tree(tree), "thp.dev_shm");
+  BOOST_TEST(none.severity == Severity::info);
+  BOOST_TEST(none.fix.empty());
 }
 
 BOOST_AUTO_TEST_CASE(exhausted_pool) {

@@ -389,3 +389,92 @@ BOOST_FIXTURE_TEST_CASE(node_without_the_pool_or_its_meminfo_cannot_grow, TwoNod
   BOOST_TEST(run_doctor(root_arg(tree) + " --apply --pool 2M:8@1").exit_status == 0);
   BOOST_TEST(tree.read(node_pool(1)) == "8");
 }
+
+// Issue 12 item 1: --apply --shmem sets shmem_enabled through the same checks and rollback as
+// --thp and --defrag; the audit's JSON names /dev/shm's huge= option.
+namespace {
+const std::string kShmem = "/sys/kernel/mm/transparent_hugepage/shmem_enabled";
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(apply_shmem_writes_it_and_is_idempotent) {
+  SysfsTreeDouble tree;
+  tree.set_shmem_thp("never");
+  const std::string args = root_arg(tree) + " --apply --json --shmem advise";
+  auto first = run_doctor(args);
+  BOOST_TEST_REQUIRE(first.exit_status == 0, first.out);
+  json j = first.json();
+  BOOST_TEST_REQUIRE(j["actions"].size() == 1u);
+  BOOST_TEST(j["actions"][0]["setting"] == "thp.shmem_enabled");
+  BOOST_TEST(j["actions"][0]["path"] == kShmem);
+  BOOST_TEST(j["actions"][0]["before"] == "never");
+  BOOST_TEST(j["actions"][0]["status"] == "changed");
+  BOOST_TEST(tree.read(kShmem) == "advise");
+
+  tree.set_shmem_thp("advise");  // sysfs lists every mode again
+  auto second = run_doctor(args);
+  BOOST_TEST(second.exit_status == 0);
+  BOOST_TEST(second.json()["actions"][0]["status"] == "unchanged");
+  BOOST_TEST(run_doctor(root_arg(tree) + " --shmem advise 2>/dev/null").exit_status == 64);
+  BOOST_TEST(run_doctor(root_arg(tree) + " --apply --shmem sometimes 2>/dev/null").exit_status ==
+             64);
+}
+
+BOOST_AUTO_TEST_CASE(apply_shmem_mode_the_kernel_lacks_is_refused) {
+  SysfsTreeDouble tree;
+  tree.write(kShmem, "always advise [never] deny force");  // a kernel without within_size
+  auto run = run_doctor(root_arg(tree) + " --apply --thp never --shmem within_size");
+  BOOST_TEST(run.exit_status == 4);
+  BOOST_TEST(run.out.find("--shmem within_size: this kernel offers only always, advise, never, "
+                          "deny, force in " + kShmem) != std::string::npos,
+             run.out);
+  BOOST_TEST(tree.read(kShmem) == "always advise [never] deny force");
+  BOOST_TEST(tree.read(kEnabled) == "always [madvise] never");
+}
+
+BOOST_AUTO_TEST_CASE(apply_shmem_is_rolled_back_when_a_later_write_fails) {
+  SysfsTreeDouble tree;
+  tree.set_shmem_thp("never");
+  tree.make_unwritable(kPool1G);
+  auto run = run_doctor(root_arg(tree) + " --apply --json --shmem advise --pool 1G:1");
+  BOOST_TEST(run.exit_status == 4);
+  json j = run.json();
+  BOOST_TEST(field(j, "outcome") == "rolled_back");
+  BOOST_TEST_REQUIRE(j["actions"].size() == 2u);
+  BOOST_TEST(j["actions"][0]["setting"] == "thp.shmem_enabled");
+  BOOST_TEST(field(j["actions"][0], "written") == "advise");
+  BOOST_TEST(field(j["actions"][0], "rollback") == "restored");
+  BOOST_TEST(tree.read(kShmem) == "never");
+}
+
+BOOST_AUTO_TEST_CASE(recommendation_sets_shmem_advise_on_gpu_hosts) {
+  SysfsTreeDouble tree;
+  tree.set_shmem_thp("never");
+  auto plain = run_doctor(root_arg(tree) + " --apply --json");
+  BOOST_TEST(plain.exit_status == 0);
+  for (const auto& a : plain.json()["actions"]) BOOST_TEST(a["setting"] != "thp.shmem_enabled");
+  BOOST_TEST(tree.read(kShmem) == "always within_size advise [never] deny force");
+
+  tree.add_gpu("0000:17:00.0", 0, 20, "identity");
+  auto gpu = run_doctor(root_arg(tree) + " --apply");
+  BOOST_TEST(gpu.exit_status == 0);
+  BOOST_TEST(gpu.out.find("thp.shmem_enabled     changed   never -> advise") != std::string::npos,
+             gpu.out);
+  BOOST_TEST(tree.read(kShmem) == "advise");
+}
+
+BOOST_AUTO_TEST_CASE(audit_reports_dev_shm_huge_option) {
+  SysfsTreeDouble tree;
+  tree.set_dev_shm("rw,nosuid,nodev,size=1024k");
+  tree.add_gpu("0000:17:00.0", 0, 20, "identity");
+  auto run = run_doctor(root_arg(tree) + " --json");
+  BOOST_TEST(run.exit_status == 1);
+  json j = run.json();
+  BOOST_TEST(j["host"]["thp"]["dev_shm_huge"] == "never");
+  const json* f = finding(j, "thp.dev_shm");
+  BOOST_TEST_REQUIRE(f);
+  BOOST_TEST((*f)["severity"] == "warn");
+  auto text = run_doctor(root_arg(tree));
+  BOOST_TEST(text.out.find("/dev/shm huge=never") != std::string::npos, text.out);
+  BOOST_TEST(text.out.find("fix: mount -o remount,huge=advise /dev/shm") != std::string::npos,
+             text.out);
+}

@@ -1,7 +1,8 @@
 // Test double for a host's /proc and /sys: a temporary directory holding
 // the files the doctor and the topology code read. It starts as a healthy,
-// single-node inference host without a GPU (THP madvise/never, a 512-page
-// 2 MiB pool, no cgroup hugetlb limit, memlock unlimited, kernel 6.8) and
+// single-node inference host without a GPU (THP madvise/never, shmem
+// advise, /dev/shm mounted huge=advise, a 512-page 2 MiB pool, no cgroup
+// hugetlb limit, memlock unlimited, kernel 6.8) and
 // each test changes what its scenario needs.
 #pragma once
 
@@ -58,6 +59,13 @@ class SysfsTreeDouble {
   void set_shmem_thp(const std::string& mode) {
     write(kThp + "/shmem_enabled",
           bracket(mode, {"always", "within_size", "advise", "never", "deny", "force"}));
+  }
+
+  // /proc/mounts with /dev/shm mounted as `type` with `options`
+  // ("rw,nosuid,nodev,huge=advise").
+  void set_dev_shm(const std::string& options, const std::string& type = "tmpfs") {
+    write("/proc/mounts", "proc /proc proc rw,nosuid,nodev,noexec,relatime 0 0\n" + type +
+                              " /dev/shm " + type + " " + options + " 0 0");
   }
 
   void set_pool(int size_kb, int total, int free, int reserved = 0, int surplus = 0,
@@ -156,6 +164,7 @@ class SysfsTreeDouble {
     set_kernel("6.8.0-45-generic");
     set_thp("madvise", "never");
     set_shmem_thp("advise");
+    set_dev_shm("rw,nosuid,nodev,huge=advise");
     write(kThp + "/khugepaged/defrag", "1");
     write(kThp + "/khugepaged/pages_to_scan", "4096");
     write(kThp + "/khugepaged/scan_sleep_millisecs", "10000");
