@@ -1,7 +1,8 @@
-// The arena (core/arena.h): one reservation, granules handed out first-fit
-// with absolute alignment, taken at fixed addresses, and given back with the
-// free extents coalesced. Every case leaves the arena whole (one free
-// extent), which whole() checks by taking the entire arena at once.
+// The arena (core/arena.h): a window of address space reserved only span by
+// span, granules handed out first-fit with absolute alignment, taken at
+// fixed addresses, and given back (unmapped) with the free extents
+// coalesced. Every case leaves the arena whole (one free extent), which
+// whole() checks by taking the entire window at once.
 #define BOOST_TEST_MODULE arena
 #include <boost/test/unit_test.hpp>
 
@@ -56,7 +57,7 @@ std::string mapping_of(uintptr_t addr) {
 
 BOOST_TEST_GLOBAL_FIXTURE(ArenaReserved);
 
-BOOST_AUTO_TEST_CASE(init_reserves_one_inaccessible_gib_aligned_range) {
+BOOST_AUTO_TEST_CASE(init_picks_a_gib_aligned_window_and_reserves_none_of_it) {
   BOOST_TEST(g_arena_size >= (size_t{64} << 30));
   BOOST_TEST(g_arena_size % kPage1G == 0u);
   BOOST_TEST(base() % kPage1G == 0u);
@@ -65,11 +66,20 @@ BOOST_AUTO_TEST_CASE(init_reserves_one_inaccessible_gib_aligned_range) {
   BOOST_TEST(!arena_contains(as_ptr(base() - 1)));
   BOOST_TEST(!arena_contains(as_ptr(base() + g_arena_size)));
   BOOST_TEST(!arena_contains(nullptr));
-  // Address space only: PROT_NONE from the first granule to the last.
-  std::string first = mapping_of(base()), last = mapping_of(base() + g_arena_size - 1);
-  BOOST_TEST(first.find(" ---p ") != std::string::npos, first);
-  BOOST_TEST(first == last);
+  // The window stays the program's address space: nothing mapped at init.
+  BOOST_TEST(mapping_of(base()).empty(), mapping_of(base()));
+  BOOST_TEST(mapping_of(base() + g_arena_size - 1).empty());
   Locked lock;
+  // A taken span is reserved (PROT_NONE), exactly that span; given back, it
+  // is unmapped again.
+  const uintptr_t a = arena_take(2 * G, G);
+  BOOST_REQUIRE(a == base());
+  std::string taken = mapping_of(a);
+  BOOST_TEST(taken.find(" ---p ") != std::string::npos, taken);
+  BOOST_TEST(mapping_of(a + 2 * G - 1) == taken);
+  BOOST_TEST(mapping_of(a + 2 * G).empty());
+  arena_give(a, 2 * G);
+  BOOST_TEST(mapping_of(a).empty());
   BOOST_TEST(whole());
 }
 

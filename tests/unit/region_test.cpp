@@ -138,7 +138,8 @@ Vma vma_of(uintptr_t addr) {
   }
   return v;
 }
-bool accessible(uintptr_t addr) { return vma_of(addr).header.find(" ---p ") == std::string::npos; }
+bool mapped(uintptr_t addr) { return !vma_of(addr).header.empty(); }
+bool accessible(uintptr_t addr) { return mapped(addr) && vma_of(addr).header.find(" ---p ") == std::string::npos; }
 bool thp_advised(uintptr_t addr) { return vma_of(addr).flags.find(" hg") != std::string::npos; }
 
 bool resident(const Region* r, size_t len) {
@@ -279,7 +280,7 @@ BOOST_AUTO_TEST_CASE(release_returns_the_pages_and_the_address_space) {
   BOOST_TEST(freed.address == base);
   BOOST_TEST(!(freed.flags & HUGESHIM_EVENT_FROM_CACHE));
   BOOST_TEST(region_find(as_ptr(base)) == nullptr);
-  BOOST_TEST(!accessible(base));
+  BOOST_TEST(!mapped(base));  // the address space is the program's again
   BOOST_TEST(whole());
 }
 
@@ -356,8 +357,11 @@ BOOST_AUTO_TEST_CASE(shrink_in_place_keeps_the_head_and_frees_the_tail) {
   BOOST_TEST(resized.mapped == r->mapped);
   check_invariants(r);
   BOOST_TEST(filled(r, r->size, 5));
-  // The tail is unmapped, nobody's, and free in the arena again.
+  // The tail is unmapped, nobody's, and free in the arena again; the rest of
+  // the span is still reserved.
   BOOST_TEST(!accessible(base + r->mapped));
+  BOOST_TEST(mapped(base + r->mapped));
+  BOOST_TEST(!mapped(base + 6 * kMiB));
   BOOST_TEST(region_find(as_ptr(base + 6 * kMiB)) == nullptr);
   arena_lock();
   bool tail_free = arena_take_at(base + 6 * kMiB, 10 * kMiB);
