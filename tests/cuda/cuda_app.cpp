@@ -19,6 +19,7 @@
 //   thp SIZE         anonymous map, 2 MiB-aligned, MADV_HUGEPAGE
 //   romap SIZE       anonymous PROT_READ map
 //   view             what the double's last register found (range_view.h)
+//   tregister SIZE FLAGS   register, timed: the whole call and the time inside the double
 //   register12 SIZE FLAGS | lasterror12 | view12     the same through the CUDA 12 caller
 #include <cstdint>
 #include <cstdio>
@@ -26,6 +27,7 @@
 #include <cstring>
 #include <string>
 #include <sys/mman.h>
+#include <ctime>
 
 #include "app_maps.h"
 
@@ -185,6 +187,14 @@ int main() {
     } else if (c == "no_device") {
       cudart_double_no_device(static_cast<int>(a));
       printf("ok\n");
+    } else if (c == "tregister") {
+      timespec t0, t1;
+      clock_gettime(CLOCK_MONOTONIC, &t0);
+      rc = cudaHostRegister(last, a, static_cast<unsigned>(b));
+      clock_gettime(CLOCK_MONOTONIC, &t1);
+      long long call = (t1.tv_sec - t0.tv_sec) * 1000000000ll + (t1.tv_nsec - t0.tv_nsec);
+      printf("rc=%d call_ns=%lld inside_ns=%llu\n", rc, call,
+             static_cast<unsigned long long>(cudart_double_last_register_ns()));
     } else if (c == "register12") {
       printf("rc=%d\n", caller12_host_register(last, a, static_cast<unsigned>(b)));
     } else if (c == "lasterror12") {

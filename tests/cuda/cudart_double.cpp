@@ -18,6 +18,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <mutex>
 #include <sys/mman.h>
 
@@ -49,6 +50,7 @@ struct State {
   int no_device_error = 0;
   cudaError_t last_error = kSuccess;
   range_view last_view{};
+  uint64_t last_register_ns = 0;  // time the last cudaHostRegister spent inside the double
   // CUDART_DOUBLE_REFUSE_REGISTER=1: every cudaHostRegister answers 801
   // (cudaErrorNotSupported), as in a Confidential Computing guest, where
   // cudaHostAlloc still works.
@@ -131,7 +133,45 @@ cudaError_t cudaFreeHost(void* ptr) {
   return record(s, CUDART_DOUBLE_FREE_HOST, ptr, 0, 0, kInvalidValue);
 }
 
+}  // extern "C"
+
+namespace {
+
+uint64_t mono_ns() {
+  timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return static_cast<uint64_t>(t.tv_sec) * 1000000000u + static_cast<uint64_t>(t.tv_nsec);
+}
+
+cudaError_t register_range(void* ptr, size_t size, unsigned int flags);
+
+}  // namespace
+
+extern "C" {
+
+// The pin (mlock) faults every page not yet present, one at a time on this
+// thread, as the driver's pin_user_pages does; the time is kept for
+// tools/bench-register.
 cudaError_t cudaHostRegister(void* ptr, size_t size, unsigned int flags) {
+  uint64_t t0 = mono_ns();
+  cudaError_t e = register_range(ptr, size, flags);
+  State& s = state();
+  std::lock_guard<std::mutex> g(s.lock);
+  s.last_register_ns = mono_ns() - t0;
+  return e;
+}
+
+uint64_t cudart_double_last_register_ns(void) {
+  State& s = state();
+  std::lock_guard<std::mutex> g(s.lock);
+  return s.last_register_ns;
+}
+
+}  // extern "C"
+
+namespace {
+
+cudaError_t register_range(void* ptr, size_t size, unsigned int flags) {
   State& s = state();
   std::lock_guard<std::mutex> g(s.lock);
   if (s.no_device_error) return record(s, CUDART_DOUBLE_HOST_REGISTER, ptr, size, flags, s.no_device_error);
@@ -152,6 +192,10 @@ cudaError_t cudaHostRegister(void* ptr, size_t size, unsigned int flags) {
   *slot = {a, size, flags};
   return record(s, CUDART_DOUBLE_HOST_REGISTER, ptr, size, flags, kSuccess);
 }
+
+}  // namespace
+
+extern "C" {
 
 cudaError_t cudaHostUnregister(void* ptr) {
   State& s = state();

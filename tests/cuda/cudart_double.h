@@ -44,4 +44,7 @@ void cudart_double_no_device(int error);
 // cudaHostRegister answer 801 (cudaErrorNotSupported).
 struct range_view;
 void cudart_double_last_view(struct range_view* out);
+// Nanoseconds the last cudaHostRegister spent inside the double (its mlock
+// faults every missing page on one thread, like the driver's pin).
+uint64_t cudart_double_last_register_ns(void);
 }
