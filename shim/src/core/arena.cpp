@@ -220,6 +220,10 @@ bool arena_take_at(uintptr_t addr, size_t len) {
 
 void arena_give(uintptr_t addr, size_t len) {
   backing_release(addr, len);
+  arena_give_unmapped(addr, len);
+}
+
+void arena_give_unmapped(uintptr_t addr, size_t len) {
   extent_return((addr - g_arena_base) / kGranule, len / kGranule);
 }
 

@@ -71,5 +71,10 @@ bool arena_take_at(uintptr_t addr, size_t len);
 // free set. Callers unmap populated memory first (backing_unmap), outside
 // the lock, so this only removes a reservation. Caller holds the lock.
 void arena_give(uintptr_t addr, size_t len);
+// Returns [addr, addr + len), which the shim had taken and has unmapped
+// since (backing_release, outside the lock), to the free set. Someone may
+// have mapped there in between: the next reservation finds out. Caller
+// holds the lock.
+void arena_give_unmapped(uintptr_t addr, size_t len);
 
 }  // namespace hugeshim

@@ -159,12 +159,13 @@ void destroy(Region* r) {
     arena_unlock();
     return;
   }
-  // The pages go back to the system outside the lock; giving the span back
-  // then only removes the reservation left in their place.
-  backing_unmap(r->base, r->span);
+  // Pages and address space go back to the system outside the lock. The
+  // table names r until the span is unmapped, so a stale pointer into it
+  // (a racing double free) is refused, never passed to glibc.
+  backing_release(r->base, r->span);
   arena_lock();
   region_table_set(r->base, r->span, nullptr);
-  arena_give(r->base, r->span);
+  arena_give_unmapped(r->base, r->span);
   region_table_delete(r);
   arena_unlock();
 }
