@@ -4,12 +4,12 @@
 // pattern that is checked before it is resized or freed. Exit status 0 when
 // every check held, 1 on a mismatch (with a line on stderr).
 //
-// Output: "errors N", then "large L huge H". At 16 checkpoints of its run and
-// at its end, each thread looks up its live blocks of 2 MiB or more in this
-// process's /proc/self/smaps: L such looks in all, H of them found the block
-// on huge pages, hugetlb or advised for THP (the two ways the shim backs a
-// large block), but for a tail under 2 MiB. Each thread's sequence is
-// seeded, so L is fixed by the arguments.
+// Output: "errors N", then "large_kb L huge_kb H". At 16 checkpoints of its
+// run and at its end, each thread looks up its live blocks of 2 MiB or more
+// in this process's /proc/self/smaps: L kB of such blocks seen in all, H kB
+// of them on huge pages, hugetlb or advised for THP (the two ways the shim
+// backs a large block). Each thread's sequence is seeded, so L is fixed by
+// the arguments.
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -33,7 +33,7 @@ constexpr size_t k2MiB = 2u << 20;
 constexpr long kCheckpoints = 16;
 
 std::atomic<long> g_errors{0};
-std::atomic<size_t> g_large_looks{0}, g_huge_looks{0};
+std::atomic<size_t> g_large_bytes{0}, g_huge_bytes{0};
 long g_ops = 0;
 int g_large_permille = 0;
 
@@ -98,8 +98,9 @@ std::vector<Vma> read_vmas() {
   return vmas;
 }
 
-// Counts this thread's live large blocks, and those on huge pages. Only this
-// thread maps or unmaps its blocks, so they hold still while it looks.
+// Adds up this thread's live large blocks, and their bytes on huge pages.
+// Only this thread maps or unmaps its blocks, so they hold still while it
+// looks.
 void look_at_large_blocks(const Block* blocks, size_t count) {
   std::vector<Vma> vmas;
   for (size_t i = 0; i < count; ++i) {
@@ -110,8 +111,8 @@ void look_at_large_blocks(const Block* blocks, size_t count) {
     size_t huge = 0;
     for (const Vma& v : vmas)
       if (v.huge && v.lo < hi && v.hi > lo) huge += (v.hi < hi ? v.hi : hi) - (v.lo > lo ? v.lo : lo);
-    g_large_looks.fetch_add(1);
-    if (huge >= b.n / k2MiB * k2MiB) g_huge_looks.fetch_add(1);
+    g_large_bytes.fetch_add(b.n);
+    g_huge_bytes.fetch_add(huge);
   }
 }
 
@@ -199,6 +200,6 @@ int main(int argc, char** argv) {
     pthread_create(&tids[i], nullptr, worker, reinterpret_cast<void*>(static_cast<intptr_t>(i)));
   for (int i = 0; i < threads && i < 256; ++i) pthread_join(tids[i], nullptr);
   long errors = g_errors.load();
-  printf("errors %ld\nlarge %zu huge %zu\n", errors, g_large_looks.load(), g_huge_looks.load());
+  printf("errors %ld\nlarge_kb %zu huge_kb %zu\n", errors, g_large_bytes.load() / 1024, g_huge_bytes.load() / 1024);
   return errors ? 1 : 0;
 }

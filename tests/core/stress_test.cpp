@@ -13,21 +13,21 @@ using namespace hugeshim_test;
 
 namespace {
 
-// malloc_stress's report: pattern errors; how many times its threads looked
-// up a live block of 2 MiB or more in the process's own smaps, and how many
-// of those times the block lay on huge pages (hugetlb or advised THP).
+// malloc_stress's report: pattern errors; the kB of live blocks of 2 MiB or
+// more its threads looked up in the process's own smaps, and how many of
+// those kB lay on huge pages (hugetlb or advised THP).
 struct StressReport {
   long errors = -1;
-  size_t large = 0;
-  size_t huge = 0;
+  uint64_t large_kb = 0;
+  uint64_t huge_kb = 0;
 };
 
 StressReport parse(const std::string& out) {
   StressReport r;
   std::istringstream in(out);
   std::string errors_word, large_word, huge_word;
-  in >> errors_word >> r.errors >> large_word >> r.large >> huge_word >> r.huge;
-  BOOST_REQUIRE_MESSAGE(in && errors_word == "errors" && large_word == "large" && huge_word == "huge",
+  in >> errors_word >> r.errors >> large_word >> r.large_kb >> huge_word >> r.huge_kb;
+  BOOST_REQUIRE_MESSAGE(in && errors_word == "errors" && large_word == "large_kb" && huge_word == "huge_kb",
                         "unexpected malloc_stress output: " << out);
   return r;
 }
@@ -42,15 +42,17 @@ BOOST_AUTO_TEST_CASE(eight_threads_mixed_operations) {
   BOOST_TEST_MESSAGE(r.err);
   BOOST_CHECK_EQUAL(r.status, 0);
   StressReport report = parse(r.out);
-  BOOST_TEST_MESSAGE(report.huge << " of " << report.large << " looks at large blocks found them on huge pages");
+  BOOST_TEST_MESSAGE(report.huge_kb << " of " << report.large_kb << " kB of large blocks seen on huge pages");
   BOOST_CHECK_EQUAL(report.errors, 0);
-  // The shim served them: every large block seen lay on the pool or on THP.
-  BOOST_REQUIRE_GT(report.large, 0u);
+  // The shim served them from the pool or THP. Base pages remain only in
+  // tails under 2 MiB and where a block grew in place from such a tail (the
+  // 2 MiB window at the old end keeps its kind): a few percent of the bytes.
+  BOOST_REQUIRE_GT(report.large_kb, 0u);
   if (thp_enabled())
-    BOOST_CHECK_EQUAL(report.huge, report.large);
+    BOOST_CHECK_GE(report.huge_kb * 10, report.large_kb * 9);
   else
     BOOST_TEST_MESSAGE("THP is '" << thp_mode() << "' on this host: blocks beyond the 128-page pool stay on base "
-                       "pages, so " << report.huge << " of " << report.large << " huge is not checked");
+                       "pages, the huge share is not checked");
   BOOST_CHECK_EQUAL(meminfo("HugePages_Free"), free_before);
 }
 
@@ -62,6 +64,6 @@ BOOST_AUTO_TEST_CASE(same_workload_without_the_shim_is_clean) {
   BOOST_CHECK_EQUAL(r.status, 0);
   StressReport report = parse(r.out);
   BOOST_CHECK_EQUAL(report.errors, 0);
-  BOOST_CHECK_GT(report.large, 0u);
-  BOOST_CHECK_EQUAL(report.huge, 0u);
+  BOOST_CHECK_GT(report.large_kb, 0u);
+  BOOST_CHECK_EQUAL(report.huge_kb, 0u);
 }
