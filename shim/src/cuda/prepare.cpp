@@ -164,15 +164,19 @@ bool read_vmas(uintptr_t p0, uintptr_t p1, bool read_only, Vma out[], int* count
   return true;
 }
 
-// shmem_enabled allows huge pages for advised mappings: advise, within_size
-// or always (read once).
+// Whether advising shared memory can matter: the kernel has shmem THP and
+// does not deny it everywhere (read once). Which mappings then get huge pages
+// is the kernel's call: shmem_enabled governs the internal mount (memfd,
+// SysV, shared anonymous), each tmpfs mount's huge= option its own files
+// (/dev/shm: huge=advise takes the advice). Where neither allows it the
+// advice has no effect, so it is given whenever this holds.
 bool shmem_huge_allowed() {
   static int cached = -1;  // -1 unknown, 0 no, 1 yes; a race only reads the file twice
   int v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
   if (v < 0) {
     char buf[128];
     v = read_text_file("/sys/kernel/mm/transparent_hugepage/shmem_enabled", buf, sizeof buf) > 0 &&
-                (strstr(buf, "[advise]") || strstr(buf, "[within_size]") || strstr(buf, "[always]"))
+                !strstr(buf, "[deny]")
             ? 1
             : 0;
     __atomic_store_n(&cached, v, __ATOMIC_RELAXED);

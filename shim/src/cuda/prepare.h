@@ -12,8 +12,8 @@
 //     GPU-local node (HUGESHIM_NUMA) when neither the mapping nor the task has
 //     a memory policy of its own; populated in parallel.
 //   shared memory files (/dev/shm, memfd, SysV, shared anonymous):
-//     MADV_HUGEPAGE on the aligned part when shmem_enabled is advise,
-//     within_size or always; never bound (mbind of a shared mapping sets the
+//     MADV_HUGEPAGE on the aligned part unless shmem_enabled is deny (the
+//     mount's huge= option or shmem_enabled decides); never bound (mbind of a shared mapping sets the
 //     policy of the shared object for every process that maps it); populated
 //     in parallel.
 //   hugetlb (hugetlbfs files, MAP_HUGETLB, the shim's own hugetlb regions):
