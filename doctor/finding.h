@@ -30,6 +30,7 @@ int exit_status_for(Severity worst);
 // Exit statuses outside the audit mapping.
 constexpr int kExitApplyShort = 3;   // --apply: the kernel gave less than asked
 constexpr int kExitApplyFailed = 4;  // --apply: a write was refused
+constexpr int kExitWarmFailed = 5;   // --warm: a page could not be faulted
 constexpr int kExitUsage = 64;       // bad arguments or an unusable --root
 
 }  // namespace hugeshim::doctor

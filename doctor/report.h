@@ -8,6 +8,7 @@
 
 #include "apply_settings.h"
 #include "audit.h"
+#include "pool_warmup.h"
 
 namespace hugeshim::doctor {
 
@@ -22,5 +23,10 @@ nlohmann::ordered_json audit_json(const HostSnapshot& host, const Findings& find
 void print_apply_text(std::ostream& out, const ApplyResult& result, bool dry_run);
 nlohmann::ordered_json apply_json(const std::string& root, const ApplyResult& result,
                                   bool dry_run);
+
+// --warm: the section printed after --apply's (or alone), and its JSON
+// object ("warm" in the apply document, or in a document of kind "warm").
+void print_warm_text(std::ostream& out, const WarmResult& result);
+nlohmann::ordered_json warm_json(const WarmResult& result);
 
 }  // namespace hugeshim::doctor

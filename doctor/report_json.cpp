@@ -129,4 +129,27 @@ json apply_json(const std::string& root, const ApplyResult& result, bool dry_run
   return j;
 }
 
+json warm_json(const WarmResult& result) {
+  json pools = json::array();
+  for (const auto& t : result.targets)
+    pools.push_back({{"page_size", page_size_label(t.size_kb)},
+                     {"page_size_kb", t.size_kb},
+                     {"node", t.node >= 0 ? json(t.node) : json(nullptr)},
+                     {"free_before", t.free_before},
+                     {"pages", t.pages},
+                     {"bytes", static_cast<uint64_t>(t.pages) * t.size_kb * 1024},
+                     {"threads", t.threads},
+                     {"warmed", t.warmed},
+                     {"wall_us", t.micros},
+                     {"free_after", or_null(t.free_after)},
+                     {"error", t.error}});
+  return {{"outcome", warm_outcome_name(result.outcome)},
+          {"note", result.note},
+          {"pages", result.pages()},
+          {"bytes", result.bytes()},
+          {"warmed", result.warmed()},
+          {"wall_us", result.micros},
+          {"pools", pools}};
+}
+
 }  // namespace hugeshim::doctor

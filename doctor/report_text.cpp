@@ -142,4 +142,67 @@ void print_apply_text(std::ostream& out, const ApplyResult& result, bool dry_run
     out << "  the host is NOT as it was before: the settings NOT restored keep the values shown\n";
 }
 
+namespace {
+
+std::string seconds(int64_t micros) {
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(3) << micros / 1e6 << " s";
+  return s.str();
+}
+
+std::string pages_of(int64_t pages, uint64_t size_kb) {
+  return std::to_string(pages) + " pages (" + format_bytes(pages * size_kb * 1024) + ")";
+}
+
+}  // namespace
+
+void print_warm_text(std::ostream& out, const WarmResult& result) {
+  if (result.outcome == WarmOutcome::skipped) {
+    out << "  warm-up skipped: " << result.note << "\n";
+    return;
+  }
+  if (result.outcome == WarmOutcome::nothing) {
+    out << "  nothing to warm: no free huge pages\n";
+    return;
+  }
+  uint64_t warmed_bytes = 0;
+  for (const auto& t : result.targets) {
+    std::string name = "warm " + page_size_label(t.size_kb) +
+                       (t.node >= 0 ? "@" + std::to_string(t.node) : "");
+    const bool planned = result.outcome == WarmOutcome::planned;
+    const char* status = planned ? "planned" : t.error.empty() ? "warmed" : "failed";
+    out << "  " << std::left << std::setw(22) << name << std::setw(10) << status;
+    if (planned) {
+      out << pages_of(t.pages, t.size_kb) << ", " << t.threads << " threads\n";
+      continue;
+    }
+    const uint64_t bytes = t.warmed * t.size_kb * 1024;
+    warmed_bytes += bytes;
+    out << t.warmed << " of " << pages_of(t.pages, t.size_kb) << " in " << seconds(t.micros);
+    if (t.warmed > 0 && t.micros > 0)
+      out << " (" << format_bytes(static_cast<uint64_t>(bytes * 1e6 / t.micros)) << "/s)";
+    out << ", " << t.threads << " threads, free " << t.free_before << " -> "
+        << (t.free_after ? std::to_string(*t.free_after) : "?") << "\n";
+    if (!t.error.empty()) out << "      " << t.error << "; unmapped\n";
+  }
+  if (!result.note.empty()) out << "  note: " << result.note << "\n";
+  switch (result.outcome) {
+    case WarmOutcome::planned:
+      out << "  would warm " << result.pages() << " pages (" << format_bytes(result.bytes())
+          << ")\n";
+      break;
+    case WarmOutcome::warmed:
+      out << "  warmed " << result.warmed() << " pages (" << format_bytes(warmed_bytes) << ") in "
+          << seconds(result.micros) << "\n";
+      break;
+    case WarmOutcome::failed:
+      out << "  warm-up failed: " << result.warmed() << " of " << result.pages()
+          << " pages faulted in " << seconds(result.micros)
+          << "; every mapping was unmapped\n";
+      break;
+    case WarmOutcome::nothing:
+    case WarmOutcome::skipped: break;
+  }
+}
+
 }  // namespace hugeshim::doctor

@@ -478,3 +478,108 @@ BOOST_AUTO_TEST_CASE(audit_reports_dev_shm_huge_option) {
   BOOST_TEST(text.out.find("fix: mount -o remount,huge=advise /dev/shm") != std::string::npos,
              text.out);
 }
+
+// Issue 12 item 3: --warm plans per pool and node what it would fault; the faulting itself
+// needs the real host (doctor_host_test).
+namespace {
+
+const json& warm_pool(const json& report, size_t i) { return report["warm"]["pools"][i]; }
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(warm_dry_run_plans_the_free_pages_of_each_pool) {
+  SysfsTreeDouble tree;
+  auto run = run_doctor(root_arg(tree) + " --warm --dry-run --json");
+  BOOST_TEST_REQUIRE(run.exit_status == 0, run.out);
+  json j = run.json();
+  BOOST_TEST(j["schema"] == 1);
+  BOOST_TEST(j["kind"] == "warm");
+  BOOST_TEST(j["dry_run"] == true);
+  BOOST_TEST(j["warm"]["outcome"] == "planned");
+  BOOST_TEST(j["warm"]["pages"] == 512);
+  BOOST_TEST(j["warm"]["bytes"] == 512ull << 21);
+  BOOST_TEST(j["warm"]["warmed"] == 0);
+  BOOST_TEST_REQUIRE(j["warm"]["pools"].size() == 1u);  // the 1G pool has no free page
+  BOOST_TEST(warm_pool(j, 0)["page_size"] == "2M");
+  BOOST_TEST(warm_pool(j, 0)["node"] == 0);
+  BOOST_TEST(warm_pool(j, 0)["free_before"] == 512);
+  BOOST_TEST(warm_pool(j, 0)["pages"] == 512);
+  BOOST_TEST(warm_pool(j, 0)["threads"] >= 1);
+  BOOST_TEST(warm_pool(j, 0)["free_after"].is_null());
+
+  auto text = run_doctor(root_arg(tree) + " --warm --dry-run");
+  BOOST_TEST(text.exit_status == 0);
+  BOOST_TEST(text.out.find("warm 2M@0             planned   512 pages (1 GiB)") !=
+                 std::string::npos,
+             text.out);
+  BOOST_TEST(text.out.find("would warm 512 pages (1 GiB)") != std::string::npos, text.out);
+
+  tree.set_pool(2048, 0, 0);
+  tree.set_node_pool(0, 2048, 0, 0);
+  auto none = run_doctor(root_arg(tree) + " --warm --dry-run");
+  BOOST_TEST(none.exit_status == 0);
+  BOOST_TEST(none.out.find("nothing to warm: no free huge pages") != std::string::npos, none.out);
+}
+
+BOOST_FIXTURE_TEST_CASE(warm_plan_splits_by_node_and_leaves_reserved_pages, TwoNodeTree) {
+  // 768 free 2M pages, 100 of them reserved by a running program: 668 may be faulted, node 0
+  // first. And 2 free 1G pages on node 1.
+  tree.set_pool(2048, 768, 768, 100);
+  tree.set_node_pool(1, 2048, 256, 256);
+  tree.set_pool(1048576, 2, 2);
+  tree.set_node_pool(1, 1048576, 2, 2);
+  auto run = run_doctor(root_arg(tree) + " --warm --dry-run --json");
+  BOOST_TEST_REQUIRE(run.exit_status == 0, run.out);
+  json j = run.json();
+  BOOST_TEST_REQUIRE(j["warm"]["pools"].size() == 3u, j.dump(2));
+  BOOST_TEST(warm_pool(j, 0)["node"] == 0);
+  BOOST_TEST(warm_pool(j, 0)["pages"] == 512);
+  BOOST_TEST(warm_pool(j, 1)["node"] == 1);
+  BOOST_TEST(warm_pool(j, 1)["free_before"] == 256);
+  BOOST_TEST(warm_pool(j, 1)["pages"] == 156);
+  BOOST_TEST(warm_pool(j, 2)["page_size"] == "1G");
+  BOOST_TEST(warm_pool(j, 2)["node"] == 1);
+  BOOST_TEST(warm_pool(j, 2)["pages"] == 2);
+  BOOST_TEST(j["warm"]["pages"] == 670);
+  BOOST_TEST(j["warm"]["bytes"] == (668ull << 21) + (2ull << 30));
+  BOOST_TEST(j["warm"]["note"] == "100 2M pages reserved by running programs are left alone");
+}
+
+BOOST_FIXTURE_TEST_CASE(apply_dry_run_plans_the_warm_up_of_the_pools_it_would_leave,
+                        TwoNodeTree) {
+  auto node = run_doctor(root_arg(tree) + " --apply --pool 2M:64@1 --warm --dry-run --json");
+  BOOST_TEST_REQUIRE(node.exit_status == 0, node.out);
+  json j = node.json();
+  BOOST_TEST(j["kind"] == "apply");
+  BOOST_TEST(j["actions"][0]["status"] == "planned");
+  BOOST_TEST(j["warm"]["outcome"] == "planned");
+  BOOST_TEST_REQUIRE(j["warm"]["pools"].size() == 2u, j.dump(2));
+  BOOST_TEST(warm_pool(j, 1)["node"] == 1);
+  BOOST_TEST(warm_pool(j, 1)["pages"] == 64);
+  BOOST_TEST(j["exit_status"] == 0);
+
+  // A global change on a host with two nodes: the kernel decides the split.
+  auto global = run_doctor(root_arg(tree) + " --apply --pool 2M:1024 --warm --dry-run --json");
+  BOOST_TEST_REQUIRE(global.exit_status == 0, global.out);
+  json g = global.json();
+  BOOST_TEST_REQUIRE(g["warm"]["pools"].size() == 1u, g.dump(2));
+  BOOST_TEST(warm_pool(g, 0)["node"].is_null());
+  BOOST_TEST(warm_pool(g, 0)["pages"] == 1024);
+  BOOST_TEST(tree.read(kPool2M) == "512");
+}
+
+BOOST_AUTO_TEST_CASE(warm_is_skipped_when_apply_is_refused_and_needs_the_live_host) {
+  SysfsTreeDouble tree;
+  auto refused = run_doctor(root_arg(tree) + " --apply --pool 2M:8@7 --warm --dry-run --json");
+  BOOST_TEST(refused.exit_status == 4);
+  json j = refused.json();
+  BOOST_TEST(j["warm"]["outcome"] == "skipped");
+  BOOST_TEST(j["warm"]["pools"].empty());
+  BOOST_TEST(j["exit_status"] == 4);
+
+  // A fake tree has no pages to fault.
+  BOOST_TEST(run_doctor(root_arg(tree) + " --warm 2>/dev/null").exit_status == 64);
+  BOOST_TEST(run_doctor(root_arg(tree) + " --apply --pool 2M:8 --warm 2>/dev/null").exit_status ==
+             64);
+  BOOST_TEST(tree.read(kPool2M) == "512");
+}
