@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # gpu-check: native vs hugeshim for CUDA pinned host memory on one GPU.
 #
-#   tools/gpu-check.sh [OUTDIR]        (default: $OUT, else ./gpu-check-out)
+#   tools/gpu-check.sh [OUTDIR]                      everything below
+#   tools/gpu-check.sh --only registration [OUTDIR]  only the registration
+#                                                    scenarios (issue 12)
+#   (OUTDIR default: $OUT, else ./gpu-check-out)
 #
 # Builds libhugeshim.so (cmake; g++ directly if cmake cannot configure) and
-# tools/gpu/pinned_bench.cu (nvcc, shared cudart), sizes the 2 MiB hugetlb
+# tools/gpu/pinned_bench.cu and tools/gpu/register_bench.cu (nvcc, shared
+# cudart), sizes the 2 MiB hugetlb
 # pool on the GPU's NUMA node (root; restored at exit), then measures, each
 # case once natively and once with LD_PRELOAD=libhugeshim.so:
 #   - cudaHostAlloc of 1, 4, 16 GiB: allocation and free time, H2D and D2H
@@ -20,17 +24,55 @@
 #   - PyTorch torch.empty(2**k, dtype=torch.uint8, pin_memory=True), k = 30..34,
 #     copied GPU -> pinned -> GPU and compared, with the default pinned
 #     allocator and with pinned_use_cuda_host_register:True
-# and prints one Markdown table (plus the issue-7 PyTorch table and the
-# issue-4 goals). Raw JSON lines, the environment, the log and the shim's
+# and then the REGISTRATION SCENARIOS (issue 12: the program's own
+# registration, prepared by the shim with HUGESHIM_PREPARE=auto), each run
+# native and shim INTERLEAVED over GPU_CHECK_REG_ROUNDS rounds (default 3;
+# round r runs native then shim for even r, shim then native for odd r).
+# Round 0 is "cold": before each of its two runs the page cache is dropped,
+# memory compacted and the 2 MiB pool emptied and refilled (root; the round is
+# labelled "first" when that cannot be done); later rounds are "warm" (nothing
+# reset, both sides have run before). No pool warm-up step in --only mode.
+#   - vllm:  one /dev/shm file (ftruncate; GPU_CHECK_VLLM_ALLOC=fallocate),
+#            GPU_CHECK_VLLM_BYTES (16 GiB), registered with cudaHostRegister by
+#            two processes at once, copies checked, each reads the other's share
+#   - trt:   anonymous mmap + MADV_HUGEPAGE, GPU_CHECK_TRT_BYTES (16 GiB),
+#            registered with the driver's cuMemHostRegister from cuGetProcAddress
+#   - torch: PYTORCH_CUDA_ALLOC_CONF=pinned_use_cuda_host_register:True,
+#            pinned_num_register_threads:GPU_CHECK_TORCH_THREADS (8), one
+#            pin_memory tensor of GPU_CHECK_TORCH_BYTES (16 GiB), round trip checked
+#   each with a neighbour process on the same GPU looping cudaMemGetInfo + a
+#   64 KiB copy + a kernel during the registration (longest stall, p99).
+#   The program times the whole registration call (the shim's preparation
+#   included); the time inside the forwarded call comes from the shim's
+#   telemetry (hugeshim-report.json, joined on the tag= argument).
+# and prints Markdown tables (plus the issue-7 PyTorch table, the issue-4
+# goals and the registration rounds with medians). Raw JSON lines
+# (results.jsonl), the environment, the log and the shim's
 # telemetry report (when the collector could be built) go to OUTDIR.
 #
-# Knobs: GPU_CHECK_BUDGET_S (default 420: steps that no longer fit are
-# skipped with a note), GPU_CHECK_POOL_PAGES (default 9216 = 18 GiB), HUGESHIM_LIB (use this prebuilt shim instead of
-# building), GPU_CHECK_BUILD (build dir, default <repo>/build-gpu-check).
+# Knobs: GPU_CHECK_BUDGET_S (default 420, 540 with --only registration: steps
+# that no longer fit are skipped with a note), GPU_CHECK_POOL_PAGES (default
+# 9216 = 18 GiB), HUGESHIM_LIB (use this prebuilt shim instead of
+# building), GPU_CHECK_BUILD (build dir, default <repo>/build-gpu-check),
+# GPU_CHECK_REG_ROUNDS, GPU_CHECK_VLLM_BYTES, GPU_CHECK_VLLM_ALLOC,
+# GPU_CHECK_TRT_BYTES, GPU_CHECK_TORCH_BYTES, GPU_CHECK_TORCH_THREADS,
+# GPU_CHECK_REG_SCENARIOS (default "vllm trt torch").
 set -euo pipefail
 
 START=$(date +%s)
-BUDGET=${GPU_CHECK_BUDGET_S:-420}
+ONLY=""
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --only) ONLY=${2:?--only needs a value (registration)}; shift 2 ;;
+    --only=*) ONLY=${1#--only=}; shift ;;
+    -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d'; exit 0 ;;
+    --) shift; break ;;
+    -*) echo "gpu-check: unknown option $1" >&2; exit 64 ;;
+    *) break ;;
+  esac
+done
+[[ -z "$ONLY" || "$ONLY" == registration ]] || { echo "gpu-check: --only takes: registration" >&2; exit 64; }
+if [[ "$ONLY" == registration ]]; then BUDGET=${GPU_CHECK_BUDGET_S:-540}; else BUDGET=${GPU_CHECK_BUDGET_S:-420}; fi
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUTDIR=${1:-${OUT:-$PWD/gpu-check-out}}
 mkdir -p "$OUTDIR"
@@ -212,21 +254,33 @@ if [[ -n "$SHIM" && ! -x "$BUILD/bin/hugeshim" ]]; then
 fi
 [[ -n "$SHIM" && -f "$SHIM" ]] && echo "shim: $SHIM" || { note "no shim library: shim rows are skipped"; SHIM=""; }
 
-BENCH=$BUILD/bin/pinned_bench
-if [[ -x "$BENCH" ]] && "$BENCH" 2>&1 | grep -q "windows BYTES STEP"; then  # a current build
-  echo "using prebuilt $BENCH"
-else
-  arch=(-arch=native)
-  cuda_rpath=(-Xlinker "-rpath=$(dirname "$(dirname "$(command -v nvcc)")")/lib64")
-  if ! timeout 180 nvcc -O2 -std=c++17 -cudart shared "${arch[@]}" "${cuda_rpath[@]}" -o "$BENCH" \
-    "$ROOT/tools/gpu/pinned_bench.cu" >"$OUTDIR/nvcc.log" 2>&1; then
-    arch=(-gencode "arch=compute_90,code=sm_90" -gencode "arch=compute_80,code=sm_80")
-    timeout 180 nvcc -O2 -std=c++17 -cudart shared "${arch[@]}" "${cuda_rpath[@]}" -o "$BENCH" \
-      "$ROOT/tools/gpu/pinned_bench.cu" >>"$OUTDIR/nvcc.log" 2>&1 ||
-      note "nvcc failed: $(tail -c 400 "$OUTDIR/nvcc.log" | tr '\n' ' ')"
+# build_cu NAME SOURCE PROBE: nvcc with the shared runtime (so the shim can
+# interpose), unless a current build is there (PROBE: a word of its usage).
+build_cu() {
+  local name=$1 src=$2 probe=$3 bin=$BUILD/bin/$1
+  # (The usage exits non-zero: under pipefail only grep's answer may count.)
+  if [[ -x "$bin" ]] && { "$bin" 2>&1 || true; } | grep -qF -- "$probe"; then  # a current build
+    echo "using prebuilt $bin"
+  elif ! command -v nvcc >/dev/null; then
+    note "nvcc not found: $name not built"
+  else
+    local arch=(-arch=native)
+    local cuda_rpath=(-Xlinker "-rpath=$(dirname "$(dirname "$(command -v nvcc)")")/lib64")
+    if ! timeout 180 nvcc -O2 -std=c++17 -cudart shared "${arch[@]}" "${cuda_rpath[@]}" -o "$bin" \
+      "$src" -ldl >"$OUTDIR/nvcc-$name.log" 2>&1; then
+      arch=(-gencode "arch=compute_90,code=sm_90" -gencode "arch=compute_80,code=sm_80")
+      timeout 180 nvcc -O2 -std=c++17 -cudart shared "${arch[@]}" "${cuda_rpath[@]}" -o "$bin" \
+        "$src" -ldl >>"$OUTDIR/nvcc-$name.log" 2>&1 ||
+        note "nvcc failed for $name: $(tail -c 400 "$OUTDIR/nvcc-$name.log" | tr '\n' ' ')"
+    fi
   fi
-fi
-[[ -x "$BENCH" ]] && echo "bench: $BENCH ($(objdump -p "$BENCH" 2>/dev/null | grep -o 'libcudart[^ ]*' | head -1))"
+  [[ -x "$bin" ]] && echo "$name: $bin ($(objdump -p "$bin" 2>/dev/null | grep -o 'libcudart[^ ]*' | head -1))"
+  return 0
+}
+BENCH=$BUILD/bin/pinned_bench
+REG_BENCH=$BUILD/bin/register_bench
+[[ "$ONLY" == registration ]] || build_cu pinned_bench "$ROOT/tools/gpu/pinned_bench.cu" "windows BYTES STEP"
+build_cu register_bench "$ROOT/tools/gpu/register_bench.cu" "alloc=ftruncate|fallocate"
 echo "build done at t=$(elapsed)s"
 
 RING_DIR=$OUTDIR/rings
@@ -254,7 +308,7 @@ both() {
 # 4 GiB of never-used pool pages against 0.13 s per GiB for used ones). A
 # server's pool is sized once at boot and pays this once per machine, not per
 # allocation; the script times it and reports it, then measures warm.
-if [[ -n "$SHIM" && -x "$BUILD/bin/hugeshim-bench-malloc" ]]; then
+if [[ -z "$ONLY" && -n "$SHIM" && -x "$BUILD/bin/hugeshim-bench-malloc" ]]; then
   warm_mib=$(( $(cat "$POOL_FILE") * 2 - 64 ))
   if ((warm_mib > 0)); then
     t0=$(date +%s.%N)
@@ -273,7 +327,9 @@ if [[ -n "$SHIM" && -x "$BUILD/bin/hugeshim" ]]; then
 fi
 
 # ---------------------------------------------------------------- measurements
-if [[ -x "$BENCH" ]]; then
+if [[ "$ONLY" == registration ]]; then
+  :
+elif [[ -x "$BENCH" ]]; then
   section "cudaHostAlloc 1, 4, 16 GiB"
   both "alloc 1 GiB" 10 60 "$BENCH" alloc $((1 * GiB))
   both "alloc 4 GiB" 15 90 "$BENCH" alloc $((4 * GiB))
@@ -294,7 +350,7 @@ else
   note "no pinned_bench: cudaHostAlloc, stall and windows rows skipped"
 fi
 
-if [[ -n "$PY" ]]; then
+if [[ -z "$ONLY" && -n "$PY" ]]; then
   sizes=()
   for k in 30 31 32 33 34; do sizes+=($((1 << k))); done
   reg_conf="pinned_use_cuda_host_register:True,pinned_num_register_threads:8"
@@ -304,6 +360,87 @@ if [[ -n "$PY" ]]; then
   section "PyTorch pin_memory=True, $reg_conf"
   run_step 40 150 "torch register native" "${native_env[@]}" PYTORCH_CUDA_ALLOC_CONF=$reg_conf "$PY" "$ROOT/tools/gpu/torch_pinned.py" native "${sizes[@]}"
   [[ -n "$SHIM" ]] && run_step 30 150 "torch register shim" "${shim_env[@]}" PYTORCH_CUDA_ALLOC_CONF=$reg_conf "$PY" "$ROOT/tools/gpu/torch_pinned.py" shim "${sizes[@]}"
+fi
+
+# ------------------------------------------------- registration scenarios
+# Issue 12: the program's own registration of a large range, native and shim
+# (HUGESHIM_PREPARE=auto) interleaved and repeated; round 0 cold for both.
+REG_ROUNDS=${GPU_CHECK_REG_ROUNDS:-3}
+REG_SCENARIOS=${GPU_CHECK_REG_SCENARIOS:-vllm trt torch}
+VLLM_BYTES=${GPU_CHECK_VLLM_BYTES:-$((16 * GiB))}
+VLLM_ALLOC=${GPU_CHECK_VLLM_ALLOC:-ftruncate}
+TRT_BYTES=${GPU_CHECK_TRT_BYTES:-$((16 * GiB))}
+TORCH_BYTES=${GPU_CHECK_TORCH_BYTES:-$((16 * GiB))}
+TORCH_THREADS=${GPU_CHECK_TORCH_THREADS:-8}
+
+# make_cold: the same start for both sides of the cold round. Prints the phase
+# label: "cold" when caches were dropped (and the pool refilled where we own
+# it), "first" when this host does not let us (not root).
+make_cold() {
+  local ok=1
+  sync
+  echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || ok=0
+  echo 1 >/proc/sys/vm/compact_memory 2>/dev/null || true
+  if [[ -w "$POOL_FILE" ]]; then
+    local want
+    want=$(cat "$POOL_FILE")
+    { echo 0 >"$POOL_FILE" && echo "$want" >"$POOL_FILE"; } 2>/dev/null || ok=0
+    (($(cat "$POOL_FILE") >= want)) || note "pool refill in the cold round got $(cat "$POOL_FILE") of $want pages" >&2
+  fi
+  ((ok)) && echo cold || echo first
+}
+
+# reg_run SCENARIO ROUND PHASE SIDE: one measurement process.
+reg_run() {
+  local scen=$1 round=$2 phase=$3 side=$4 envs=()
+  local tag="$scen.r$round.$side"
+  if [[ $side == shim ]]; then envs=("${shim_env[@]}" HUGESHIM_PREPARE=auto); else envs=("${native_env[@]}"); fi
+  local keys=("round=$round" "phase=$phase" "tag=$tag")
+  case $scen in
+    vllm)
+      run_step 25 120 "register vllm r$round $side" "${envs[@]}" "$REG_BENCH" vllm "$VLLM_BYTES" \
+        "alloc=$VLLM_ALLOC" workers=2 "${keys[@]}"
+      rm -f /dev/shm/register-bench-* 2>/dev/null || true  # left by a killed run
+      ;;
+    trt)
+      run_step 20 90 "register trt r$round $side" "${envs[@]}" "$REG_BENCH" trt "$TRT_BYTES" via=procaddress "${keys[@]}"
+      ;;
+    torch)
+      run_step 30 120 "register torch r$round $side" "${envs[@]}" \
+        "PYTORCH_CUDA_ALLOC_CONF=pinned_use_cuda_host_register:True,pinned_num_register_threads:$TORCH_THREADS" \
+        "$PY" "$ROOT/tools/gpu/torch_pinned.py" register "$side" "$TORCH_BYTES" "neighbour=$REG_BENCH" "${keys[@]}"
+      ;;
+  esac
+}
+
+if [[ -x "$REG_BENCH" ]] && ! timeout 60 "$REG_BENCH" neighbour </dev/null >"$OUTDIR/register-probe.out" 2>&1 &&
+  grep -q 'no CUDA device' "$OUTDIR/register-probe.out"; then
+  # No GPU (or no driver): say so once instead of failing every step.
+  note "register_bench finds no usable GPU: registration scenarios skipped ($(head -c 300 "$OUTDIR/register-probe.out" | tr '\n' ' '))"
+  REG_BENCH_OK=0
+else
+  REG_BENCH_OK=1
+fi
+if [[ ! -x "$REG_BENCH" ]]; then
+  note "no register_bench: registration scenarios skipped"
+elif ((REG_BENCH_OK)); then
+  [[ -n "$SHIM" ]] || note "no shim: registration scenarios run natively only"
+  for scen in $REG_SCENARIOS; do
+    if [[ $scen == torch && -z "$PY" ]]; then
+      note "no python with torch: registration scenario torch skipped"
+      continue
+    fi
+    section "registration: $scen, $REG_ROUNDS rounds, native and shim interleaved"
+    for ((round = 0; round < REG_ROUNDS; ++round)); do
+      if ((round % 2 == 0)); then sides=(native shim); else sides=(shim native); fi
+      for side in "${sides[@]}"; do
+        [[ $side == shim && -z "$SHIM" ]] && continue
+        phase=warm
+        ((round == 0)) && phase=$(make_cold)
+        reg_run "$scen" "$round" "$phase" "$side"
+      done
+    done
+  done
 fi
 
 # ------------------------------------------------------------------ report
@@ -325,7 +462,7 @@ fi
 
 section "result"
 if [[ -n "$SUMMARY_PY" ]]; then
-  timeout 30 "$SUMMARY_PY" "$ROOT/tools/gpu/summarize.py" "$RESULTS" | tee "$OUTDIR/table.md" || note "summarize failed"
+  timeout 30 "$SUMMARY_PY" "$ROOT/tools/gpu/summarize.py" "$RESULTS" "$OUTDIR/hugeshim-report.json" | tee "$OUTDIR/table.md" || note "summarize failed"
 else
   note "no python for the table; raw results in $RESULTS"
   cat "$RESULTS"

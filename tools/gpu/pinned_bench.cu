@@ -312,6 +312,16 @@ int mode_stall(size_t bytes) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 3) {  // a clean answer where there is no GPU (or no driver): exit 3
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess || n < 1) {
+      printf("{\"mode\":\"%s\",\"run\":\"%s\",\"error\":\"no CUDA device (%s)\"}\n", argv[1], run_label(),
+             e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
+      fprintf(stderr, "pinned_bench: no CUDA device (%s)\n", e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
+      return 3;
+    }
+  }
   if (argc >= 3 && !strcmp(argv[1], "alloc")) return mode_alloc(strtoull(argv[2], nullptr, 0));
   if (argc >= 4 && !strcmp(argv[1], "windows"))
     return mode_windows(strtoull(argv[2], nullptr, 0), strtoull(argv[3], nullptr, 0));

@@ -1,13 +1,24 @@
 """Turns the JSON lines of tools/gpu-check.sh into its Markdown tables.
 
-usage: summarize.py RESULTS.jsonl > table.md
+usage: summarize.py RESULTS.jsonl [HUGESHIM-REPORT.json] > table.md
 
 One row per (test, size, metric) with the native value, the shim value and
 shim/native (for API answers: same/DIFFERS); then the issue-7 PyTorch table
 (2**k bytes, k = 30..34); then the goals of issue 4 with PASS/FAIL/n/a.
-Standard library only.
+These are left out when the run had none of their rows (--only registration).
+
+Then the registration scenarios (issue 12; "test": "register" and
+"neighbour" lines): one row per scenario, round and side, and the cold round
+and the median of the warm rounds side by side. "whole s" is the registration
+call as the program timed it (the shim's preparation included); "inside s"
+is the forwarded call alone: for the shim from the telemetry report
+(HUGESHIM-REPORT.json, default hugeshim-report.json beside RESULTS; the
+process is found by the tag= in its command line), natively the whole call
+(nothing is prepared). Standard library only.
 """
 import json
+import os
+import statistics
 import sys
 
 GiB = 1 << 30
@@ -89,6 +100,15 @@ def effective_p99(r):
 
 def main():
     rows = load(sys.argv[1])
+    legacy = [r for r in rows if r.get("test") in ("alloc", "windows", "stall", "torch")]
+    if legacy:
+        legacy_tables(rows)
+    report = sys.argv[2] if len(sys.argv) > 2 else os.path.join(os.path.dirname(os.path.abspath(sys.argv[1])),
+                                                                 "hugeshim-report.json")
+    registration_tables(rows, load_telemetry(report))
+
+
+def legacy_tables(rows):
     out = []
     out.append("| test | size | metric | native | shim | shim/native |")
     out.append("| --- | --- | --- | ---: | ---: | ---: |")
@@ -237,6 +257,113 @@ def main():
     print("| --- | --- | --- |")
     for name, ok, value in goals:
         print(f"| {name} | {'n/a' if ok is None else ('PASS' if ok else 'FAIL')} | {value} |")
+
+
+# ------------------------------------------------------ registration (issue 12)
+def load_telemetry(path):
+    """tag -> {api: (populate_s, register_s)} from `hugeshim report --format json`."""
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    out = {}
+    for p in data.get("processes", []) if isinstance(data, dict) else []:
+        tag = next((w[4:] for w in str(p.get("cmdline", "")).split() if w.startswith("tag=")), None)
+        if not tag:
+            continue
+        for a in p.get("apis", []):
+            r = a.get("registration")
+            if r:
+                out.setdefault(tag, {})[a["api"]] = (r.get("populate_ns", 0) / 1e9, r.get("register_ns", 0) / 1e9)
+    return out
+
+
+def median(values):
+    values = [v for v in values if isinstance(v, (int, float))]
+    return statistics.median(values) if values else None
+
+
+def registration_rounds(rows, telemetry):
+    """One dict per (scenario, round, run) of the registration scenarios."""
+    regs = [r for r in rows if r.get("test") == "register"]
+    neigh = [r for r in rows if r.get("test") == "neighbour"]
+    keys = sorted({(r.get("scenario"), r.get("round", 0), r.get("run")) for r in regs + neigh},
+                  key=lambda k: (str(k[0]), k[1], str(k[2])))
+    out = []
+    for scen, rnd, run in keys:
+        mine = [r for r in regs if (r.get("scenario"), r.get("round", 0), r.get("run")) == (scen, rnd, run)]
+        nb = next((r for r in neigh if (r.get("scenario"), r.get("round", 0), r.get("run")) == (scen, rnd, run)), None)
+        calls = [r for r in mine if "register_s" in r]  # vllm: one per worker; "all" has none
+        errors = [r["error"] for r in mine + ([nb] if nb else []) if r.get("error")]
+        whole = max((r["register_s"] for r in calls), default=None)
+        inside = prep = None
+        if run == "native":
+            inside, prep = whole, 0.0
+        else:
+            tele = [telemetry.get(r.get("tag", ""), {}).get(r.get("api", "cudaHostRegister")) for r in calls]
+            tele = [t for t in tele if t]
+            if tele and len(tele) == len(calls):
+                prep = max(t[0] for t in tele)
+                inside = max(t[1] for t in tele)
+        bad = sum((r.get("mismatches") or 0) + (r.get("peer_mismatches") or 0) for r in calls)
+        phase = next((r.get("phase") for r in mine + ([nb] if nb else []) if r.get("phase")), "")
+        out.append({
+            "scenario": scen, "round": rnd, "run": run, "phase": phase,
+            "whole_s": whole, "inside_s": inside, "prep_s": prep,
+            "stall_ms": nb["max_us"] / 1000 if nb and nb.get("max_us") is not None and not nb.get("error") else None,
+            "p99_us": (effective_p99(nb) if nb and not nb.get("error") else None),
+            "blocked": blocked(nb) if nb and not nb.get("error") else False,
+            "neighbour_n": nb.get("during_n") if nb else None,
+            "huge_gib": sum(r.get("huge_bytes", 0) for r in calls) / GiB if calls and "huge_bytes" in calls[0] else None,
+            "mismatches": bad if calls else None,
+            "checks": len(calls),
+            "error": "; ".join(errors),
+        })
+    return out
+
+
+def registration_tables(rows, telemetry):
+    rounds = registration_rounds(rows, telemetry)
+    if not rounds:
+        return
+    print()
+    print("Registration scenarios (issue 12), every round; native and shim interleaved, round 0 cold for both.")
+    print("whole s: the registration call as the program timed it (shim: preparation included); "
+          "inside s: the forwarded call alone (shim: telemetry; native: the whole call).")
+    print()
+    print("| scenario | round | phase | run | whole s | inside s | preparation s | neighbour longest stall ms "
+          "| neighbour p99 us | neighbour iterations | huge pages GiB | mismatches |")
+    print("| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in rounds:
+        p99 = fmt(r["p99_us"]) + (" (blocked: longest)" if r["blocked"] else "")
+        bad = fmt(r["mismatches"]) + (f" ERROR: {r['error']}" if r["error"] else "")
+        print(f"| {r['scenario']} | {r['round']} | {r['phase']} | {r['run']} | {fmt(r['whole_s'])} | "
+              f"{fmt(r['inside_s'])} | {fmt(r['prep_s'])} | {fmt(r['stall_ms'])} | {p99} | "
+              f"{fmt(r['neighbour_n'])} | {fmt(r['huge_gib'])} | {bad} |")
+    print()
+    print("| scenario | metric | cold native | cold shim | warm native (median, n) | warm shim (median, n) "
+          "| warm shim/native |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    for scen in sorted({r["scenario"] for r in rounds}, key=str):
+        mine = [r for r in rounds if r["scenario"] == scen]
+        for key, label in [("whole_s", "whole s"), ("inside_s", "inside s"), ("prep_s", "preparation s"),
+                           ("stall_ms", "neighbour longest stall ms"), ("p99_us", "neighbour p99 us")]:
+            cold = {run: next((r[key] for r in mine if r["round"] == 0 and r["run"] == run), None)
+                    for run in ("native", "shim")}
+            warm = {run: [r[key] for r in mine if r["round"] > 0 and r["run"] == run] for run in ("native", "shim")}
+            wm = {run: median(v) for run, v in warm.items()}
+            cells = [fmt(cold["native"]), fmt(cold["shim"])]
+            for run in ("native", "shim"):
+                n = len([v for v in warm[run] if isinstance(v, (int, float))])
+                cells.append(f"{fmt(wm[run])} ({n})" if n else "n/a")
+            print(f"| {scen} | {label} | " + " | ".join(cells) + f" | {ratio(wm['native'], wm['shim'])} |")
+    total = sum(r["mismatches"] or 0 for r in rounds)
+    checks = sum(r["checks"] for r in rounds)
+    failed = [f"{r['scenario']} r{r['round']} {r['run']}" for r in rounds if r["error"]]
+    print()
+    print(f"registration data checks: {total} mismatching words in {checks} checked registrations"
+          + (f"; failed: {', '.join(failed)}" if failed else ""))
 
 
 if __name__ == "__main__":
