@@ -10,9 +10,12 @@
 // (slow_dlsym_double.map), so the dynamic linker never binds anybody's
 // dlsym@GLIBC_* reference to it: only the shim's table walk finds it.
 //
-// Held or not, it then forwards to libc's dlsym. An RTLD_NEXT lookup is
-// therefore answered relative to this library rather than to the caller,
-// which for the allocator names the shim resolves still gives libc's.
+// Held or not, it then forwards to libc's dlsym, which would answer an
+// RTLD_NEXT lookup relative to this library: the objects after it, so for
+// malloc libc's even where a sanitizer runtime (loaded first) provides the
+// process's malloc. The shim's objects are linked into the test executable,
+// the first object, and define none of the names it looks up, so "next after
+// the caller" is the whole global scope: RTLD_DEFAULT.
 #include <dlfcn.h>
 #include <time.h>
 
@@ -50,6 +53,7 @@ void* dlsym(void* handle, const char* name) noexcept {
     while (g_hold.load(std::memory_order_acquire)) nanosleep(&pause, nullptr);
     g_waiting.fetch_sub(1, std::memory_order_acq_rel);
   }
+  if (handle == RTLD_NEXT) handle = RTLD_DEFAULT;
   return g_libc_dlsym ? g_libc_dlsym(handle, name) : nullptr;
 }
 
