@@ -154,7 +154,10 @@ BOOST_AUTO_TEST_CASE(apply_writes_explicit_settings_and_is_idempotent) {
                            " --apply --json --thp madvise --defrag never --pool 2M:64@0 --pool 2M:64";
   auto first = run_doctor(args);
   BOOST_TEST_REQUIRE(first.exit_status == 0);
-  for (const auto& a : first.json()["actions"]) BOOST_TEST(a["status"] == "changed", a.dump());
+  {
+    const auto report = first.json();  // the loop must not outlive its document
+    for (const auto& a : report["actions"]) BOOST_TEST(a["status"] == "changed", a.dump());
+  }
   BOOST_TEST(tree.read("/sys/kernel/mm/transparent_hugepage/enabled") == "madvise");
   BOOST_TEST(tree.read("/sys/kernel/mm/transparent_hugepage/defrag") == "never");
   BOOST_TEST(tree.read("/sys/devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugepages") ==
@@ -163,7 +166,10 @@ BOOST_AUTO_TEST_CASE(apply_writes_explicit_settings_and_is_idempotent) {
 
   auto second = run_doctor(args);
   BOOST_TEST(second.exit_status == 0);
-  for (const auto& a : second.json()["actions"]) BOOST_TEST(a["status"] == "unchanged", a.dump());
+  {
+    const auto report = second.json();  // the loop must not outlive its document
+    for (const auto& a : report["actions"]) BOOST_TEST(a["status"] == "unchanged", a.dump());
+  }
 }
 
 BOOST_AUTO_TEST_CASE(apply_without_settings_applies_the_recommendation) {
@@ -451,7 +457,10 @@ BOOST_AUTO_TEST_CASE(recommendation_sets_shmem_advise_on_gpu_hosts) {
   tree.set_shmem_thp("never");
   auto plain = run_doctor(root_arg(tree) + " --apply --json");
   BOOST_TEST(plain.exit_status == 0);
-  for (const auto& a : plain.json()["actions"]) BOOST_TEST(a["setting"] != "thp.shmem_enabled");
+  {
+    const auto report = plain.json();  // the loop must not outlive its document
+    for (const auto& a : report["actions"]) BOOST_TEST(a["setting"] != "thp.shmem_enabled");
+  }
   BOOST_TEST(tree.read(kShmem) == "always within_size advise [never] deny force");
 
   tree.add_gpu("0000:17:00.0", 0, 20, "identity");

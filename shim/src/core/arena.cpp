@@ -153,9 +153,15 @@ uintptr_t window_base(size_t size, uintptr_t entropy) {
   return size + (entropy / kBasePage) % slots * kPage1G;
 }
 
-// Whether the last page of the window is in user space: a reservation there
-// succeeds (released at once) or finds something mapped.
+// Whether the window can serve: its first page is free (a window someone
+// else already maps from its start, e.g. a sanitizer's shadow memory, would
+// refuse every span) and its last page is in user space. Each probe is a
+// reservation released at once; finding something mapped at the last page
+// still proves user space.
 bool window_fits(uintptr_t base, size_t size) {
+  int first = backing_reserve(base, kBasePage);
+  if (first != 0) return false;
+  backing_release(base, kBasePage);
   uintptr_t last = base + size - kBasePage;
   int err = backing_reserve(last, kBasePage);
   if (err == 0) backing_release(last, kBasePage);

@@ -72,7 +72,7 @@ NextDl next_dl_find() {
 }
 
 void* os_dlsym(void* handle, const char* name) {
-  auto fn = reinterpret_cast<DlsymFn>(next().dlsym);
+  auto fn = reinterpret_cast<DlsymFn>(__atomic_load_n(&next().dlsym, __ATOMIC_RELAXED));
   return fn ? fn(handle, name) : nullptr;
 }
 
