@@ -6,6 +6,7 @@
 #include <linux/mempolicy.h>
 #include <unistd.h>
 
+#include "cuda/smaps_fields.h"
 #include "hugeshim/options.h"
 #include "hugeshim/small_file.h"
 #include "os/backing.h"
@@ -29,34 +30,14 @@ struct Vma {
 
 constexpr int kMaxVmas = 32;
 
-uint64_t parse_hex(const char*& s) {
-  uint64_t v = 0;
-  for (;; ++s) {
-    char c = *s;
-    if (c >= '0' && c <= '9') v = v * 16 + static_cast<uint64_t>(c - '0');
-    else if (c >= 'a' && c <= 'f') v = v * 16 + static_cast<uint64_t>(c - 'a' + 10);
-    else return v;
-  }
-}
-
-uint64_t field_kb(const char* line, const char* name) {
-  size_t n = strlen(name);
-  if (strncmp(line, name, n) != 0) return ~0ull;
-  const char* s = line + n;
-  while (*s == ' ') ++s;
-  uint64_t v = 0;
-  for (; *s >= '0' && *s <= '9'; ++s) v = v * 10 + static_cast<uint64_t>(*s - '0');
-  return v;
-}
-
 bool starts(const char* s, const char* prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
 
 // "start-end perms offset dev inode   pathname"
 void parse_header(const char* line, Vma* v) {
   const char* s = line;
-  v->start = parse_hex(s);
+  v->start = smaps_parse_hex(s);
   if (*s == '-') ++s;
-  v->end = parse_hex(s);
+  v->end = smaps_parse_hex(s);
   while (*s == ' ') ++s;
   v->readable = s[0] == 'r';
   v->writable = s[1] == 'w';
@@ -139,11 +120,11 @@ bool read_vmas(uintptr_t p0, uintptr_t p1, bool read_only, Vma out[], int* count
         }
       } else if (!open_vma) {
         continue;
-      } else if (uint64_t kb = field_kb(line, "Rss:"); kb != ~0ull) {
+      } else if (uint64_t kb = smaps_field_kb(line, "Rss:"); kb != ~0ull) {
         cur.rss_kb = kb;
-      } else if (uint64_t kb2 = field_kb(line, "Shared_Hugetlb:"); kb2 != ~0ull) {
+      } else if (uint64_t kb2 = smaps_field_kb(line, "Shared_Hugetlb:"); kb2 != ~0ull) {
         cur.hugetlb_kb += kb2;
-      } else if (uint64_t kb3 = field_kb(line, "Private_Hugetlb:"); kb3 != ~0ull) {
+      } else if (uint64_t kb3 = smaps_field_kb(line, "Private_Hugetlb:"); kb3 != ~0ull) {
         cur.hugetlb_kb += kb3;
       } else if (starts(line, "VmFlags:")) {
         parse_vmflags(line + 8, &cur);

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "core/region.h"
+#include "cuda/smaps_fields.h"
 #include "os/os.h"
 
 namespace hugeshim {
@@ -23,26 +24,6 @@ void from_region(const Region& r, uintptr_t p0, uintptr_t p1, uint64_t out[]) {
     if (s.page_class >= HUGESHIM_PAGE_COUNT) continue;
     out[s.page_class] += overlap(p0, p1, r.base + s.offset, r.base + s.offset + s.len);
   }
-}
-
-uint64_t parse_hex(const char*& s) {
-  uint64_t v = 0;
-  for (;; ++s) {
-    char c = *s;
-    if (c >= '0' && c <= '9') v = v * 16 + static_cast<uint64_t>(c - '0');
-    else if (c >= 'a' && c <= 'f') v = v * 16 + static_cast<uint64_t>(c - 'a' + 10);
-    else return v;
-  }
-}
-
-uint64_t field_kb(const char* line, const char* name) {
-  size_t n = strlen(name);
-  if (strncmp(line, name, n) != 0) return ~0ull;
-  const char* s = line + n;
-  while (*s == ' ') ++s;
-  uint64_t v = 0;
-  for (; *s >= '0' && *s <= '9'; ++s) v = v * 10 + static_cast<uint64_t>(*s - '0');
-  return v;
 }
 
 // Accumulates one VMA's share once its fields have been read.
@@ -93,18 +74,18 @@ void from_smaps(uintptr_t p0, uintptr_t p1, uint64_t out[]) {
         account(vma, p0, p1, out);
         const char* s = line;
         vma = Vma{};
-        vma.start = parse_hex(s);
+        vma.start = smaps_parse_hex(s);
         if (*s == '-') ++s;
-        vma.end = parse_hex(s);
+        vma.end = smaps_parse_hex(s);
         vma.open = true;
         if (vma.start >= p1) {  // smaps is sorted by address
           vma.open = false;
           done = true;
           break;
         }
-      } else if (uint64_t kb = field_kb(line, "KernelPageSize:"); kb != ~0ull) {
+      } else if (uint64_t kb = smaps_field_kb(line, "KernelPageSize:"); kb != ~0ull) {
         vma.kernel_page_kb = kb;
-      } else if (uint64_t kb2 = field_kb(line, "AnonHugePages:"); kb2 != ~0ull) {
+      } else if (uint64_t kb2 = smaps_field_kb(line, "AnonHugePages:"); kb2 != ~0ull) {
         vma.anon_huge_kb = kb2;
       }
     }
