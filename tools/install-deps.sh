@@ -12,6 +12,14 @@ packages=(
   clang libclang-rt-14-dev
   python3 python3-numpy
   xz-utils git coreutils
+  # Observability tests: a real Prometheus (promtool, server), headless
+  # Chromium for the HTML report, tmux for the interactive `top`.
+  prometheus chromium tmux
+  # Packaging and deployment checks: lintian on the .deb, yamllint on the
+  # manifests, systemd-analyze on the units.
+  lintian yamllint python3-yaml systemd
+  # Peers and plots for the benchmarks.
+  libmimalloc2.0 libjemalloc2 python3-matplotlib valgrind
 )
 
 missing=()
