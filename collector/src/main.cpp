@@ -24,6 +24,10 @@ constexpr const char* kUsage =
     "                            drain a ring directory into a SQLite file until stopped\n"
     "  report [FILE] [--format text|json|csv]\n"
     "                            per process and API: counts, bytes, page sizes, latencies, fallbacks\n"
+    "  export --format prometheus -o FILE [--dir DIR]...\n"
+    "                            write the metrics of 'serve' once (node_exporter textfile collector)\n"
+    "  serve [--listen ADDR:PORT] [--dir DIR]...\n"
+    "                            Prometheus /metrics from live rings (default 127.0.0.1:9464)\n"
     "  config [--format text|json]\n"
     "                            the HUGESHIM_* options with their effective values\n"
     "  <name> ...                runs hugeshim-<name> from the directory of this executable\n"
@@ -47,6 +51,8 @@ int main(int argc, char** argv) {
     if (command == "record") return cmd_record(argc - 1, argv + 1);
     if (command == "report") return cmd_report(argc - 1, argv + 1);
     if (command == "config") return cmd_config(argc - 1, argv + 1);
+    if (command == "serve") return cmd_serve(argc - 1, argv + 1);
+    if (command == "export") return cmd_export(argc - 1, argv + 1);
   } catch (const RefusedFile& e) {
     std::cerr << "hugeshim " << command << ": " << e.what() << "\n";
     return 2;
