@@ -35,20 +35,21 @@ void write_atomically(const std::string& path, const std::string& content) {
   const int fd = mkstemp(temp.data());
   if (fd < 0) throw std::runtime_error("cannot write " + path + ": " + dir + ": " + strerror(errno));
   size_t done = 0;
-  while (done < content.size()) {
+  int error = 0;
+  while (done < content.size() && !error) {
     const ssize_t n = write(fd, content.data() + done, content.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    done += static_cast<size_t>(n);
+    if (n > 0) done += static_cast<size_t>(n);
+    else if (n == 0) error = EIO;
+    else if (errno != EINTR) error = errno;
   }
-  const int write_errno = errno;
   // mkstemp makes 0600 files; metrics are for other readers (node_exporter).
-  const bool ok = done == content.size() && fchmod(fd, 0644) == 0 && fsync(fd) == 0;
-  const int e = ok ? 0 : (done == content.size() ? errno : write_errno);
-  if (close(fd) != 0 || !ok || rename(temp.c_str(), path.c_str()) != 0) {
-    const int why = e ? e : errno;
+  if (!error && fchmod(fd, 0644) != 0) error = errno;
+  if (!error && fsync(fd) != 0) error = errno;
+  if (close(fd) != 0 && !error) error = errno;
+  if (!error && rename(temp.c_str(), path.c_str()) != 0) error = errno;
+  if (error) {
     unlink(temp.c_str());
-    throw std::runtime_error("cannot write " + path + ": " + strerror(why));
+    throw std::runtime_error("cannot write " + path + ": " + strerror(error));
   }
 }
 

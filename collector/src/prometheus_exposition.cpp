@@ -10,19 +10,44 @@ namespace {
 
 using Labels = std::vector<std::pair<std::string, std::string>>;
 
-// Label values are escaped as the format asks (backslash, quote, newline);
-// an empty value is left out, which Prometheus reads the same way.
+// Length of the well-formed UTF-8 sequence at s[i] (no overlong forms, no
+// surrogates, nothing above U+10FFFF), or 0.
+size_t utf8_sequence(const std::string& s, size_t i) {
+  const auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = byte(i);
+  if (c < 0x80) return 1;
+  size_t n = 0;
+  unsigned char lo = 0x80, hi = 0xBF;
+  if (c >= 0xC2 && c <= 0xDF) n = 2;
+  else if (c >= 0xE0 && c <= 0xEF) n = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+  else if (c >= 0xF0 && c <= 0xF4) n = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+  else return 0;
+  if (i + n > s.size() || byte(i + 1) < lo || byte(i + 1) > hi) return 0;
+  for (size_t k = 2; k < n; ++k)
+    if (byte(i + k) < 0x80 || byte(i + k) > 0xBF) return 0;
+  return n;
+}
+
+// Label values are escaped as the format asks (backslash, quote, newline)
+// and made UTF-8, which Prometheus requires of the whole exposition: a byte
+// that is not part of a valid sequence (a process may name itself anything)
+// becomes U+FFFD. An empty value is left out, which Prometheus reads the
+// same way.
 std::string label_text(const Labels& labels) {
   std::string out;
   for (const auto& [name, value] : labels) {
     if (value.empty()) continue;
     out += out.empty() ? "{" : ",";
     out += name + "=\"";
-    for (char c : value) {
-      if (c == '\\') out += "\\\\";
+    for (size_t i = 0; i < value.size();) {
+      const char c = value[i];
+      const size_t n = utf8_sequence(value, i);
+      if (n == 0) out += "\xEF\xBF\xBD";  // U+FFFD
+      else if (c == '\\') out += "\\\\";
       else if (c == '"') out += "\\\"";
       else if (c == '\n') out += "\\n";
-      else out += c;
+      else out.append(value, i, n);
+      i += n ? n : 1;
     }
     out += '"';
   }

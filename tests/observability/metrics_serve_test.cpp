@@ -211,4 +211,33 @@ BOOST_AUTO_TEST_CASE(bad_input_gets_one_line_and_a_failing_status) {
   r = hugeshim({"export", "--format", "csv", "-o", "x"});
   BOOST_TEST(r.status != 0);
   BOOST_TEST(r.err.find("prometheus") != std::string::npos);
+
+  // A directory the user may not read: root reads everything, so as root
+  // the command runs as nobody (setpriv, util-linux) against a 0700 directory
+  // (when nobody may run the build's hugeshim at all: not from under /root).
+  const std::vector<std::string> as_nobody = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"};
+  if (geteuid() == 0) {
+    std::vector<std::string> probe = as_nobody;
+    probe.insert(probe.end(), {"test", "-x", hugeshim_test::bin_dir() + "/hugeshim"});
+    if (hugeshim_test::run(probe).status != 0) {
+      BOOST_TEST_MESSAGE("unreadable directory not checked: nobody may not run " << hugeshim_test::bin_dir());
+      return;
+    }
+  }
+  char locked_template[] = "/tmp/hugeshim-locked-XXXXXX";
+  BOOST_REQUIRE(mkdtemp(locked_template));
+  const std::string locked = locked_template;
+  BOOST_REQUIRE(chmod(locked.c_str(), geteuid() == 0 ? 0700 : 0) == 0);
+  for (const std::string command : {"serve", "export"}) {
+    std::vector<std::string> argv;
+    if (geteuid() == 0) argv = as_nobody;
+    argv.push_back(hugeshim_test::bin_dir() + "/hugeshim");
+    argv.push_back(command);
+    if (command == "export") argv.insert(argv.end(), {"--format", "prometheus", "-o", "-"});
+    argv.insert(argv.end(), {"--dir", locked});
+    r = hugeshim_test::run(argv);
+    BOOST_TEST(r.status != 0);
+    BOOST_TEST(r.err == "hugeshim " + command + ": ring directory " + locked + ": Permission denied\n");
+  }
+  std::filesystem::remove(locked);
 }

@@ -165,3 +165,17 @@ BOOST_AUTO_TEST_CASE(structural_checks_catch_what_promtool_does_not) {
   const auto lint = hugeshim_test::run({"promtool", "check", "metrics"}, {}, falling);
   BOOST_TEST_MESSAGE("promtool on falling buckets: status " << lint.status << " " << lint.err);
 }
+
+BOOST_AUTO_TEST_CASE(label_values_are_made_utf8) {
+  MetricsSnapshot s;
+  ProcessMetrics p;
+  p.pid = 1;
+  p.identity.comm = "a\xff\xfe" "b\xc3\xa9\xed\xa0\x80\xe2\x82";  // invalid, é, a surrogate, a cut sequence
+  p.counts.counters[HUGESHIM_API_MALLOC].events = 1;
+  s.processes.push_back(p);
+  const std::string text = render_prometheus(s);
+  const std::string want = "comm=\"a\xEF\xBF\xBD\xEF\xBF\xBD" "b\xC3\xA9\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"";
+  BOOST_TEST(text.find(want) != std::string::npos);
+  const auto lint = hugeshim_test::run({"promtool", "check", "metrics"}, {}, text);
+  BOOST_TEST(lint.status == 0, lint.out + lint.err);
+}
