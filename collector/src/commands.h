@@ -11,6 +11,8 @@ int cmd_run(int argc, char** argv);
 int cmd_record(int argc, char** argv);
 int cmd_report(int argc, char** argv);
 int cmd_config(int argc, char** argv);
+int cmd_export(int argc, char** argv);
+int cmd_top(int argc, char** argv);
 
 // Directory of the running `hugeshim` executable.
 std::string own_directory();

@@ -22,8 +22,12 @@ constexpr const char* kUsage =
     "                            run CMD with the shim preloaded, record its rings, print a summary\n"
     "  record [-o FILE] [--duration S] [--dir DIR]\n"
     "                            drain a ring directory into a SQLite file until stopped\n"
-    "  report [FILE] [--format text|json|csv]\n"
+    "  report [FILE] [--format text|json|csv|html] [-o OUT]\n"
     "                            per process and API: counts, bytes, page sizes, latencies, fallbacks\n"
+    "  export --format perfetto -o OUT [FILE]\n"
+    "                            a recording as a Perfetto / chrome://tracing timeline (JSON)\n"
+    "  top [--dir DIR] [--once] [--sort KEY]\n"
+    "                            live view of the processes writing rings (q quits)\n"
     "  config [--format text|json]\n"
     "                            the HUGESHIM_* options with their effective values\n"
     "  <name> ...                runs hugeshim-<name> from the directory of this executable\n"
@@ -47,6 +51,8 @@ int main(int argc, char** argv) {
     if (command == "record") return cmd_record(argc - 1, argv + 1);
     if (command == "report") return cmd_report(argc - 1, argv + 1);
     if (command == "config") return cmd_config(argc - 1, argv + 1);
+    if (command == "export") return cmd_export(argc - 1, argv + 1);
+    if (command == "top") return cmd_top(argc - 1, argv + 1);
   } catch (const RefusedFile& e) {
     std::cerr << "hugeshim " << command << ": " << e.what() << "\n";
     return 2;
