@@ -18,9 +18,8 @@ namespace {
 using nlohmann::json;
 
 constexpr const char* kPageClasses[] = {"1G", "2M", "thp", "base"};
-// Data colours; the screenshot test counts pixels of these inside each chart.
-constexpr const char* kPageColours[] = {"#7b3294", "#1b7837", "#2166ac", "#d6604d"};
-constexpr const char* kFallbackColour = "#b2182b";
+const char* const* kPageColours = kChartDataColours;  // 1G, 2M, THP, base
+const char* const kFallbackColour = kChartDataColours[4];
 constexpr const char* kPhases[] = {"reserve", "populate", "lock", "register"};
 
 // Calls that give memory back: not part of the bytes a process mapped.

@@ -27,6 +27,8 @@ namespace hugeshim::collector {
 // Frame colours of the charts, in page order: latency, page-mix, fallbacks,
 // timeline ("#rrggbb").
 inline constexpr const char* kChartFrameColours[] = {"#111101", "#111102", "#111103", "#111104"};
+// Colours of what the charts draw: page sizes 1G, 2M, THP, base, then fallbacks.
+inline constexpr const char* kChartDataColours[] = {"#7b3294", "#1b7837", "#2166ac", "#d6604d", "#b2182b"};
 
 // `report` is build_report()'s model of the same recording; `db` supplies
 // what the model does not hold (histograms, event times).
