@@ -25,8 +25,7 @@ int cmd_export(int argc, char** argv) {
   if (format == "perfetto") {
     prepare_recording_for_reading(file, "export");
     Database db(file, Database::Mode::read_only);
-    const nlohmann::json trace = build_perfetto_trace(db);
-    write_file_atomically(output, trace.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+    write_file_atomically(output, [&](std::ostream& out) { write_perfetto_trace(db, out); });
   }
   return 0;
 }

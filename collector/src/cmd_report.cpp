@@ -1,7 +1,6 @@
 // hugeshim report [FILE] [--format text|json|csv|html] [--top N] [-o OUT]
 #include <CLI/CLI.hpp>
 #include <iostream>
-#include <sstream>
 
 #include "commands.h"
 #include "output_file.h"
@@ -27,12 +26,12 @@ int cmd_report(int argc, char** argv) {
   prepare_recording_for_reading(file, "report");
   Database db(file, Database::Mode::read_only);
   nlohmann::json report = build_report(db, top);
-  std::ostringstream out;
-  if (format == "json") out << render_json(report) << "\n";
-  else if (format == "csv") render_csv(report, out);
-  else if (format == "html") render_html(report, db, out);
-  else render_text(report, out);
-  write_file_atomically(output, out.str());
+  write_file_atomically(output, [&](std::ostream& out) {
+    if (format == "json") out << render_json(report) << "\n";
+    else if (format == "csv") render_csv(report, out);
+    else if (format == "html") render_html(report, db, out);
+    else render_text(report, out);
+  });
   return 0;
 }
 

@@ -21,13 +21,15 @@
 // recording) goes on an extra lane of that thread, "tid N (overlap K)".
 #pragma once
 
-#include <nlohmann/json.hpp>
+#include <ostream>
 
 #include "sqlite_db.h"
 
 namespace hugeshim::collector {
 
-// The trace document: {"traceEvents": [...], "displayTimeUnit": "ns", ...}.
-nlohmann::json build_perfetto_trace(Database& db);
+// Writes the trace document, {"traceEvents": [...], "displayTimeUnit": "ns",
+// ...}, one event at a time: memory stays flat whatever the recording's size
+// (SQLite sorts the events).
+void write_perfetto_trace(Database& db, std::ostream& out);
 
 }  // namespace hugeshim::collector

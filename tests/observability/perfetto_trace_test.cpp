@@ -1,4 +1,4 @@
-// build_perfetto_trace() on recordings written through the collector's own
+// write_perfetto_trace() on recordings written through the collector's own
 // store, with the events a real workload cannot produce on a machine
 // without a GPU or on demand: a program's registration (prepare and
 // register halves), phases longer than their event (clipped), and two
@@ -7,6 +7,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <vector>
 
 #include "perfetto_trace.h"
@@ -53,7 +54,9 @@ json trace_of(const std::vector<DrainedSlot>& slots) {
     store.commit();
   }
   Database db(path, Database::Mode::read_only);
-  return build_perfetto_trace(db);
+  std::ostringstream out;
+  write_perfetto_trace(db, out);
+  return json::parse(out.str());
 }
 
 std::vector<json> find(const json& trace, const std::string& ph, const std::string& name) {
