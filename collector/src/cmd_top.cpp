@@ -13,6 +13,7 @@
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <termios.h>
@@ -69,18 +70,17 @@ void terminal_size(unsigned* width, unsigned* height) {
 
 int run_interactive(const std::string& dir, TopSortKey key, std::chrono::milliseconds interval) {
   RawTerminal terminal;
-  DirectorySample before = sample_ring_directory(dir);
-  DirectorySample now = before;
-  bool have_before = false;
-  auto next = std::chrono::steady_clock::now();
+  // Rates need two samples: the first frame shows none.
+  DirectorySample now = sample_ring_directory(dir);
+  std::optional<DirectorySample> before;
+  auto next = now.taken + interval;
   while (!g_stop) {
     if (std::chrono::steady_clock::now() >= next) {
       before = std::move(now);
       now = sample_ring_directory(dir);
-      have_before = true;
       next = now.taken + interval;
     }
-    std::vector<TopRow> rows = top_rows(now, have_before ? &before : nullptr);
+    std::vector<TopRow> rows = top_rows(now, before ? &*before : nullptr);
     sort_top_rows(rows, key);
     unsigned width, height;
     terminal_size(&width, &height);

@@ -18,7 +18,7 @@
 // nanoseconds), rebased so that the earliest process start or event is 0.
 // Slices on one thread nest properly: an event that overlaps the previous
 // one on its thread without lying inside it (clock skew, a damaged
-// recording) goes on an extra lane of that thread, "tid N (overlap K)".
+// recording) goes on an extra lane of that thread, "thread N (overlap K)".
 #pragma once
 
 #include <ostream>
