@@ -15,6 +15,8 @@ packages=(
   # Observability tests: a real Prometheus (promtool, server), headless
   # Chromium for the HTML report, tmux for the interactive `top`.
   prometheus chromium tmux
+  # Reading Chromium's screenshots in the HTML report test.
+  libpng-dev
   # Packaging and deployment checks: lintian on the .deb, yamllint on the
   # manifests, systemd-analyze on the units.
   lintian yamllint python3-yaml systemd

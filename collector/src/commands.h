@@ -13,6 +13,7 @@ int cmd_report(int argc, char** argv);
 int cmd_config(int argc, char** argv);
 int cmd_serve(int argc, char** argv);
 int cmd_export(int argc, char** argv);
+int cmd_top(int argc, char** argv);
 
 // Directory of the running `hugeshim` executable.
 std::string own_directory();

@@ -22,12 +22,15 @@ constexpr const char* kUsage =
     "                            run CMD with the shim preloaded, record its rings, print a summary\n"
     "  record [-o FILE] [--duration S] [--dir DIR]\n"
     "                            drain a ring directory into a SQLite file until stopped\n"
-    "  report [FILE] [--format text|json|csv]\n"
+    "  report [FILE] [--format text|json|csv|html] [-o OUT]\n"
     "                            per process and API: counts, bytes, page sizes, latencies, fallbacks\n"
-    "  export --format prometheus -o FILE [--dir DIR]...\n"
-    "                            write the metrics of 'serve' once (node_exporter textfile collector)\n"
+    "  export --format prometheus|perfetto -o FILE [RECORDING] [--dir DIR]...\n"
+    "                            prometheus: the metrics of 'serve' once (node_exporter textfile\n"
+    "                            collector); perfetto: a recording as a Perfetto timeline (JSON)\n"
     "  serve [--listen ADDR:PORT] [--dir DIR]...\n"
     "                            Prometheus /metrics from live rings (default 127.0.0.1:9464)\n"
+    "  top [--dir DIR] [--once] [--sort KEY]\n"
+    "                            live view of the processes writing rings (q quits)\n"
     "  config [--format text|json]\n"
     "                            the HUGESHIM_* options with their effective values\n"
     "  <name> ...                runs hugeshim-<name> from the directory of this executable\n"
@@ -53,6 +56,7 @@ int main(int argc, char** argv) {
     if (command == "config") return cmd_config(argc - 1, argv + 1);
     if (command == "serve") return cmd_serve(argc - 1, argv + 1);
     if (command == "export") return cmd_export(argc - 1, argv + 1);
+    if (command == "top") return cmd_top(argc - 1, argv + 1);
   } catch (const RefusedFile& e) {
     std::cerr << "hugeshim " << command << ": " << e.what() << "\n";
     return 2;

@@ -189,6 +189,8 @@ json process_report(Database& db, int64_t id, size_t top) {
           {"slowest", events_by("duration_ns")}};
 }
 
+}  // namespace
+
 std::string bytes_text(int64_t n) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
   double v = static_cast<double>(n);
@@ -222,8 +224,6 @@ std::string caller_text(const json& e) {
   snprintf(buf, sizeof buf, "+0x%" PRIx64, e["caller_offset"].get<uint64_t>());
   return module + buf;
 }
-
-}  // namespace
 
 json build_report(Database& db, size_t top, int64_t after_process_id) {
   json processes = json::array();

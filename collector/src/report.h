@@ -30,4 +30,10 @@ std::string render_json(const nlohmann::json& report);
 void render_text(const nlohmann::json& report, std::ostream& out);
 void render_csv(const nlohmann::json& report, std::ostream& out);
 
+// Units for people: "64.0 MiB", "1.2 ms"; an event's caller as
+// "module+0xoffset" (the raw address when the module is unknown).
+std::string bytes_text(int64_t n);
+std::string ns_text(uint64_t ns);
+std::string caller_text(const nlohmann::json& event);
+
 }  // namespace hugeshim::collector
