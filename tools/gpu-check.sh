@@ -83,7 +83,9 @@
 # GPU_CHECK_COPY_ROUNDS, GPU_CHECK_REG_ROUNDS, GPU_CHECK_VLLM_BYTES,
 # GPU_CHECK_VLLM_ALLOC, GPU_CHECK_TRT_BYTES, GPU_CHECK_TORCH_BYTES,
 # GPU_CHECK_TORCH_THREADS, GPU_CHECK_REG_SCENARIOS (default "vllm trt torch"),
-# GPU_CHECK_PACK.
+# GPU_CHECK_PACK, GPU_CHECK_NEIGHBOUR_ARGS (more decode_neighbour.py options,
+# word-split: e.g. "--layers 4"; "--model fake-sleep" for a CPU dry run of the
+# section, whose lines then count towards no goal).
 set -euo pipefail
 
 START=$(date +%s)
@@ -134,7 +136,7 @@ section() { echo; echo "== $* (t=$(elapsed)s)"; }
 PACK=${GPU_CHECK_PACK:-}
 pack() {
   [[ -n "$PACK" ]] || return 0
-  tar -czf "$PACK.part" -C "$(dirname "$OUTDIR")" --exclude=rings --exclude='*.db' --exclude='step.*' \
+  tar -czf "$PACK.part" -C "$(dirname "$OUTDIR")" --exclude=rings --exclude='*.db' --exclude='*.db-*' --exclude='step.*' \
     "$(basename "$OUTDIR")" 2>/dev/null && mv -f "$PACK.part" "$PACK" || echo "gpu-check: packing into $PACK failed"
 }
 
@@ -502,7 +504,7 @@ if want neighbour; then
     # B (this python) runs natively; only A's command carries the shim.
     run_step "$estimate" $((estimate * 3)) "decode neighbour" env PYTHONUNBUFFERED=1 "$PY" \
       "$ROOT/tools/gpu/decode_neighbour.py" --steps-out "$OUTDIR/neighbour-steps.jsonl" \
-      --timeout-s 150 "${pins[@]}"
+      --timeout-s 150 ${GPU_CHECK_NEIGHBOUR_ARGS:-} "${pins[@]}"
   fi
   pack
 fi

@@ -106,6 +106,12 @@ class Goals(unittest.TestCase):
         ok, value = self.verdicts(rows)
         self.assertIs(ok["mismatches"], False, value["mismatches"])
 
+    def test_neighbour_window_no_step_overlapped_never_counts(self):
+        rows = self.changed(lambda r: r.get("test") == "decode_neighbour" and r["run"] == "shim",
+                            lambda r: r.update(pin_n=0))
+        ok, _ = self.verdicts(rows)
+        self.assertIsNone(ok["neighbour"])
+
     def test_failed_copy_run_gives_no_zero_verdict(self):
         rows = self.rows + [{"test": "copy", "run": "shim", "memory": "register", "error": "cudaHostRegister: x"}]
         ok, _ = self.verdicts(rows)
@@ -121,6 +127,7 @@ class Goals(unittest.TestCase):
         goal_lines = [line for line in out.splitlines() if line.startswith("| ") and "| MET |" in line]
         self.assertEqual(len(goal_lines), 6, out)
         self.assertIn("| 16 GiB | cold | 12.500 [12.000-13.000] (3) | 5.500 [5.000-6.000] (3) | 2.27x |", out)
+        self.assertIn("r0 12.000 / 5.000, r1 12.500 / 5.500, r2 13.000 / 6.000 |", out)
 
     def test_legacy_and_registration_only_runs_still_print(self):
         buf = io.StringIO()

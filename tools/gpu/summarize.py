@@ -408,9 +408,10 @@ def pin_rows(rows, size, phase, run):
 
 
 def counted_neighbour(rows):
-    """decode_neighbour lines that may count: the real model, no error, a pin window."""
+    """decode_neighbour lines that may count: the real model, no error, a pin
+    window that at least one step overlapped (none means the clocks did not join)."""
     return [r for r in rows if r.get("test") == "decode_neighbour" and r.get("model") == "llama"
-            and not r.get("error") and r.get("longest_stall_ms") is not None]
+            and not r.get("error") and r.get("longest_stall_ms") is not None and (r.get("pin_n") or 0) >= 1]
 
 
 def copy_medians(rows):
@@ -421,6 +422,18 @@ def copy_medians(rows):
             groups.setdefault((r.get("memory"), r.get("run"), r.get("bytes")), []).append(r)
     return {k: (statistics.median(x["h2d_gbps"] for x in v), statistics.median(x["d2h_gbps"] for x in v), len(v))
             for k, v in groups.items()}
+
+
+def per_round(native, shim):
+    """'r0 12.000 / 5.000, r1 ...': the rounds in order (round 0 of the first
+    size is the only one that can meet memory new to the machine)."""
+    rounds = sorted({r.get("round") for r in native + shim}, key=lambda x: (x is None, x))
+    cells = []
+    for rnd in rounds:
+        n = next((fmt(r["alloc_s"]) for r in native if r.get("round") == rnd), "n/a")
+        s = next((fmt(r["alloc_s"]) for r in shim if r.get("round") == rnd), "n/a")
+        cells.append(f"r{rnd} {n} / {s}")
+    return ", ".join(cells)
 
 
 def alloc_goal(rows, size, phase, factor):
@@ -559,8 +572,8 @@ def issue17_tables(rows, telemetry):
               "warm: after the pool warm-up, nothing reset.")
         print()
         print("| size | phase | native alloc s median [min-max] (n) | shim alloc s median [min-max] (n) "
-              "| speed-up (medians) | native free s | shim free s |")
-        print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+              "| speed-up (medians) | native free s | shim free s | per round: native / shim alloc s |")
+        print("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |")
         for size in sorted({r.get("bytes") for r in pins if r.get("bytes")}):
             for phase in sorted({r.get("phase") for r in pins if r.get("bytes") == size}, key=str):
                 n, s = pin_rows(rows, size, phase, "native"), pin_rows(rows, size, phase, "shim")
@@ -568,7 +581,8 @@ def issue17_tables(rows, telemetry):
                              statistics.median(r["alloc_s"] for r in s) if s else None)
                 print(f"| {size_name(size)} | {phase} | {spread([r['alloc_s'] for r in n])} | "
                       f"{spread([r['alloc_s'] for r in s])} | {f'{sp:.2f}x' if sp else 'n/a'} | "
-                      f"{spread([r.get('free_s') for r in n])} | {spread([r.get('free_s') for r in s])} |")
+                      f"{spread([r.get('free_s') for r in n])} | {spread([r.get('free_s') for r in s])} | "
+                      f"{per_round(n, s)} |")
         failed = [r for r in pins if r.get("error")]
         if failed:
             print(f"\n{len(failed)} pin runs failed: " + "; ".join(str(r.get("error")) for r in failed[:3]))
