@@ -298,9 +298,13 @@ if [[ -x "$BUILD/bin/hugeshim" ]] && ! "$BUILD/bin/hugeshim" config >/dev/null 2
   note "prebuilt collector does not run here: $("$BUILD/bin/hugeshim" config 2>&1 | head -c 200)"
   rm -f "$BUILD/bin/hugeshim"
 fi
+if [[ -x "$BUILD/bin/hugeshim-doctor" ]] && ! "$BUILD/bin/hugeshim-doctor" --help >/dev/null 2>&1; then
+  note "prebuilt doctor does not run here: $("$BUILD/bin/hugeshim-doctor" --help 2>&1 | head -c 200)"
+  rm -f "$BUILD/bin/hugeshim-doctor"
+fi
+gen="Unix Makefiles"
+command -v ninja >/dev/null && gen=Ninja
 if [[ -z "$SHIM" ]]; then
-  gen="Unix Makefiles"
-  command -v ninja >/dev/null && gen=Ninja
   if timeout 120 cmake -S "$ROOT" -B "$BUILD" -G "$gen" -DCMAKE_BUILD_TYPE=Release \
     -DHUGESHIM_BUILD_TESTS=OFF >"$OUTDIR/cmake-configure.log" 2>&1 &&
     timeout 240 cmake --build "$BUILD" --target hugeshim -j "$(nproc)" >"$OUTDIR/cmake-build.log" 2>&1; then
@@ -319,6 +323,9 @@ if [[ -z "$SHIM" ]]; then
 fi
 if [[ -n "$SHIM" ]] && [[ ! -x "$BUILD/bin/hugeshim" || ! -x "$BUILD/bin/hugeshim-doctor" ]]; then
   # The collector and the doctor are optional here (their libraries may be missing).
+  # A carried lib/ and bin/ come without a configured build folder.
+  [[ -f "$BUILD/CMakeCache.txt" ]] || timeout 120 cmake -S "$ROOT" -B "$BUILD" -G "$gen" -DCMAKE_BUILD_TYPE=Release \
+    -DHUGESHIM_BUILD_TESTS=OFF >"$OUTDIR/cmake-configure.log" 2>&1 || true
   timeout 150 cmake --build "$BUILD" --target hugeshim_cli hugeshim-doctor hugeshim-bench-malloc -j "$(nproc)" \
     >"$OUTDIR/cmake-build-all.log" 2>&1 ||
     timeout 150 cmake --build "$BUILD" -j "$(nproc)" >>"$OUTDIR/cmake-build-all.log" 2>&1 ||
@@ -428,7 +435,11 @@ pool_warmup() {
   if [[ -x "$BUILD/bin/hugeshim-doctor" ]]; then
     cmd="hugeshim doctor --apply --pool $target --warm"
     timeout 180 "$BUILD/bin/hugeshim-doctor" --apply --pool "$target" --warm >"$OUTDIR/pool-warmup.txt" 2>&1 || rc=$?
-  else
+  fi
+  if ((rc != 0)) || [[ ! -x "$BUILD/bin/hugeshim-doctor" ]]; then
+    ((rc == 0)) || note "$cmd exit $rc: $(tail -c 300 "$OUTDIR/pool-warmup.txt" | tr '\n' ' '); warming through the shim instead"
+    rc=0
+    t0=$(date +%s.%N)
     # Without the doctor: fault the pool through the shim (what it did before the doctor could).
     local warm_mib=$((pages * 2 - 64))
     cmd="hugeshim-bench-malloc large 1 $warm_mib (HUGESHIM_PAGES=2M, eager)"
