@@ -109,6 +109,14 @@ done
 want() { [[ " $SECTIONS " == *" $1 "* ]]; }
 BUDGET=${GPU_CHECK_BUDGET_S:-540}
 [[ "$BUDGET" =~ ^[0-9]+$ ]] || { echo "gpu-check: GPU_CHECK_BUDGET_S must be a number of seconds (got $BUDGET)" >&2; exit 64; }
+for knob in GPU_CHECK_POOL_PAGES GPU_CHECK_ALLOC_PAIRS GPU_CHECK_NEIGHBOUR_PAIRS GPU_CHECK_COPY_MAX \
+  GPU_CHECK_COPY_ROUNDS GPU_CHECK_REG_ROUNDS GPU_CHECK_VLLM_BYTES GPU_CHECK_TRT_BYTES GPU_CHECK_TORCH_BYTES \
+  GPU_CHECK_TORCH_THREADS; do
+  [[ -z "${!knob:-}" || "${!knob}" =~ ^[0-9]+$ ]] || { echo "gpu-check: $knob must be a whole number (got ${!knob})" >&2; exit 64; }
+done
+for knob in GPU_CHECK_ALLOC_SIZES GPU_CHECK_NEIGHBOUR_SIZES; do
+  [[ -z "${!knob:-}" || "${!knob}" =~ ^[0-9\ ]+$ ]] || { echo "gpu-check: $knob must be sizes in GiB, e.g. \"16 4\" (got ${!knob})" >&2; exit 64; }
+done
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUTDIR=${1:-${OUT:-$PWD/gpu-check-out}}
 mkdir -p "$OUTDIR"
