@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 import unittest
+from types import SimpleNamespace
 
 from tool_path import TOOLS
 
@@ -99,6 +100,48 @@ class LoopWithDoubles(unittest.TestCase):
         self.assertEqual(p.returncode, 2)
         r = json.loads(p.stdout.splitlines()[-1])
         self.assertIn("process A exit 7", r["error"])
+
+
+try:
+    import torch
+except ImportError:
+    torch = None
+
+
+@unittest.skipUnless(torch, "needs torch (python3-torch); the GPU machine has it")
+class LlamaStepOnCpu(unittest.TestCase):
+    """llama_step's token loop on the CPU, with a TEST DOUBLE in place of
+    transformers' model (its call interface: input_ids, past_key_values,
+    use_cache -> .logits, .past_key_values); transformers is not installed here."""
+
+    def model(self, vocab):
+        calls = []
+
+        class FakeCausalLM(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.emb = torch.nn.Embedding(vocab, 8)
+                self.head = torch.nn.Linear(8, vocab)
+
+            def forward(self, input_ids, past_key_values=None, use_cache=True):
+                calls.append((tuple(input_ids.shape), int(input_ids[0, 0]), past_key_values, use_cache))
+                cache = (past_key_values or 0) + 1  # stands for the KV cache: tokens seen
+                return SimpleNamespace(logits=self.head(self.emb(input_ids)), past_key_values=cache)
+
+        return FakeCausalLM().eval(), calls
+
+    def test_one_token_per_step_cache_kept_and_restarted(self):
+        model, calls = self.model(vocab=50)
+        step = dn.llama_step(model, SimpleNamespace(device="cpu", max_seq=3))
+        results = [step() for _ in range(7)]
+        for t0, t1, info in results:
+            self.assertLessEqual(t0, t1)
+            self.assertGreaterEqual(info, 0)
+        self.assertTrue(all(c[0] == (1, 1) and c[3] for c in calls))
+        # The cache grows for max_seq tokens, then the loop starts again from token 1.
+        self.assertEqual([c[2] for c in calls], [None, 1, 2, None, 1, 2, None])
+        self.assertEqual([c[1] for c in calls][0::3], [1, 1, 1])
+        self.assertTrue(all(0 <= c[1] < 50 for c in calls))
 
 
 if __name__ == "__main__":
