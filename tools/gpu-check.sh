@@ -532,7 +532,7 @@ fi
 COPY_MAX=${GPU_CHECK_COPY_MAX:-$GiB}
 COPY_ROUNDS=${GPU_CHECK_COPY_ROUNDS:-2}
 if want copies && [[ -x "$BENCH" ]]; then
-  section "copies 64 KiB .. $((COPY_MAX >> 20)) MiB, every byte checked, $COPY_ROUNDS rounds"
+  section "copies 64 KiB .. $((COPY_MAX >> 10)) KiB, every byte checked, $COPY_ROUNDS rounds"
   kinds=("native hostalloc" "shim hostalloc" "native register" "shim register")
   for ((round = 0; round < COPY_ROUNDS; ++round)); do
     order=(0 1 2 3)
