@@ -513,7 +513,8 @@ if want neighbour; then
         for side in "${sides[@]}"; do
           [[ $side == shim && -z "$SHIM" ]] && continue
           if [[ $side == shim ]]; then cmd=("${shim_env[@]}"); else cmd=(env PINNED_BENCH_RUN=native); fi
-          cmd+=("$BENCH" pin $((gib * GiB)) "round=$round" phase=warm)
+          # phase=neighbour: these pins (with a decode loop beside them) stay out of the warm pairs
+          cmd+=("$BENCH" pin $((gib * GiB)) "round=$round" phase=neighbour)
           pins+=(--pin "$(printf '%q ' "${cmd[@]}")")
           # native blocks about 0.5 s per GiB (Runs 1-3), the shim a fifth of that
           if [[ $side == native ]]; then estimate=$((estimate + gib / 2 + 4)); else estimate=$((estimate + gib / 8 + 4)); fi

@@ -63,6 +63,14 @@ class Goals(unittest.TestCase):
         self.assertIsNone(ok["warm"], value["warm"])
         self.assertIn("fewer than 3", value["warm"])
 
+    def test_pins_beside_the_decode_loop_are_not_warm_pairs(self):
+        # gpu-check labels process A's pins of the neighbour section phase=neighbour.
+        extra = [{"test": "pin", "run": "native", "round": r, "phase": "neighbour", "bytes": 16 * GiB,
+                  "alloc_s": 1.0} for r in range(3)]
+        ok, value = self.verdicts(self.rows + extra)
+        self.assertIs(ok["warm"], True)
+        self.assertTrue(value["warm"].startswith("3.62x"), value["warm"])
+
     def test_warm_ratio_below_three_is_not_met(self):
         rows = self.changed(lambda r: r.get("test") == "pin" and r["phase"] == "warm" and r["run"] == "native"
                             and r["bytes"] == 16 * GiB, lambda r: r.update(alloc_s=5.0))

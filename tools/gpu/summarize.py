@@ -569,7 +569,8 @@ def issue17_tables(rows, telemetry):
     if pins:
         print("cudaHostAlloc alone (`pinned_bench pin`), native and shim interleaved; round r: native first when r "
               "is even. cold: caches dropped, memory compacted, pool emptied and refilled before each run; "
-              "warm: after the pool warm-up, nothing reset.")
+              "warm: after the pool warm-up, nothing reset; neighbour: process A of the decode-loop runs (not pairs "
+              "for a goal).")
         print()
         print("| size | phase | native alloc s median [min-max] (n) | shim alloc s median [min-max] (n) "
               "| speed-up (medians) | native free s | shim free s | per round: native / shim alloc s |")
