@@ -25,7 +25,8 @@
 #                 GPU_CHECK_NEIGHBOUR_SIZES GiB (default "16"; "16 64" needs a
 #                 pool and memory for 64 GiB) natively and under the shim,
 #                 GPU_CHECK_NEIGHBOUR_PAIRS pairs (default 2: native, shim |
-#                 shim, native), warm. B never runs under the shim.
+#                 shim, native), warm pool. B never runs under the shim. A's
+#                 pin lines say phase=neighbour (not pairs of the alloc goals).
 #   copies        `pinned_bench copies` H2D/D2H bandwidth, 64 KiB to
 #                 GPU_CHECK_COPY_MAX (1 GiB) by 4x, every byte checked, from
 #                 native cudaHostAlloc, shim-substituted cudaHostAlloc, native
