@@ -1,37 +1,60 @@
 #!/usr/bin/env bash
 # gpu-check: native vs hugeshim for CUDA pinned host memory on one GPU.
 #
-#   tools/gpu-check.sh [OUTDIR]                      everything below
-#   tools/gpu-check.sh --only registration [OUTDIR]  only the registration
-#                                                    scenarios (issue 12)
+#   tools/gpu-check.sh [--only SECTION[,SECTION...]] [OUTDIR]
 #   (OUTDIR default: $OUT, else ./gpu-check-out)
+#
+# SECTIONS, run in this order (default: alloc,neighbour,copies,registration;
+# legacy only when named):
+#   alloc         cudaHostAlloc + cudaFreeHost alone (`pinned_bench pin`) of
+#                 GPU_CHECK_ALLOC_SIZES GiB (default "16 4"), native and shim
+#                 INTERLEAVED, GPU_CHECK_ALLOC_PAIRS pairs (default 3; round r:
+#                 native first for even r, shim first for odd r), first COLD:
+#                 before EACH run (either side) the page cache is dropped,
+#                 memory compacted and the 2 MiB pool emptied and refilled
+#                 (make_cold; "first" instead of "cold" where not root), every
+#                 run a new process; then the pool warm-up, timed on its own
+#                 (`hugeshim doctor --apply --pool 2M:N --warm`: what
+#                 provisioning pays once per machine); then the same pairs WARM
+#                 (nothing reset). Nothing else runs before the cold pairs but
+#                 the machine record and the pool sizing, so the first cold
+#                 pair meets memory the machine has not touched since it started.
+#   neighbour     tools/gpu/decode_neighbour.py (process B: a transformers
+#                 Llama decode loop, random weights, torch.cuda.mem_get_info
+#                 every step) while process A (`pinned_bench pin`) pins
+#                 GPU_CHECK_NEIGHBOUR_SIZES GiB (default "16"; "16 64" needs a
+#                 pool and memory for 64 GiB) natively and under the shim,
+#                 GPU_CHECK_NEIGHBOUR_PAIRS pairs (default 2: native, shim |
+#                 shim, native), warm pool. B never runs under the shim. A's
+#                 pin lines say phase=neighbour (not pairs of the alloc goals).
+#   copies        `pinned_bench copies` H2D/D2H bandwidth, 64 KiB to
+#                 GPU_CHECK_COPY_MAX (1 GiB) by 4x, every byte checked, from
+#                 native cudaHostAlloc, shim-substituted cudaHostAlloc, native
+#                 cudaHostRegister of an anonymous mmap and the same prepared by
+#                 the shim (HUGESHIM_PREPARE=auto); GPU_CHECK_COPY_ROUNDS rounds
+#                 (default 2), the order reversed in odd rounds.
+#   registration  the program's own registrations (issue 12), below.
+#   legacy        the issue-4 steps of the first H200 runs, each once, native
+#                 first: cudaHostAlloc 1/4/16 GiB with copies, the stall loop,
+#                 64 MiB windows of a 3 GiB allocation with the API answers, a
+#                 4 GiB allocation above HUGESHIM_REGISTER_MAX=1GiB, PyTorch
+#                 pin_memory 1-16 GiB (default allocator and host_register).
+# Always: the environment and the machine record (tools/gpu/machine_record.py:
+# GPU, driver, PCIe generation/width from `nvidia-smi -q`, NUMA, IOMMU, THP,
+# kernel; nvidia-smi-q.txt keeps the whole output), the 2 MiB pool sized on
+# the GPU's NUMA node (root; restored at exit), the shim's telemetry report and
+# the Markdown tables with the issue-17 goals (tools/gpu/summarize.py).
 #
 # Builds libhugeshim.so (cmake; g++ directly if cmake cannot configure) and
 # tools/gpu/pinned_bench.cu and tools/gpu/register_bench.cu (nvcc, shared
-# cudart), sizes the 2 MiB hugetlb
-# pool on the GPU's NUMA node (root; restored at exit), then measures, each
-# case once natively and once with LD_PRELOAD=libhugeshim.so:
-#   - cudaHostAlloc of 1, 4, 16 GiB: allocation and free time, H2D and D2H
-#     bandwidth, data round trip checked word by word (host and device)
-#   - copies and zero-copy reads of 64 MiB windows across the 1 GiB offsets
-#     of one 3 GiB allocation, and what cudaHostGetFlags,
-#     cudaHostGetDevicePointer, cudaPointerGetAttributes and
-#     cudaHostRegister/Unregister (with the last error each leaves) say about it
-#   - a 4 GiB cudaHostAlloc under the shim with HUGESHIM_REGISTER_MAX=1GiB:
-#     above the registration limit, so pinned natively (fallback register_limit)
-#   - p50/p99/max of a small H2D copy + kernel launch loop on another thread
-#     while a 16 GiB cudaHostAlloc runs
-#   - PyTorch torch.empty(2**k, dtype=torch.uint8, pin_memory=True), k = 30..34,
-#     copied GPU -> pinned -> GPU and compared, with the default pinned
-#     allocator and with pinned_use_cuda_host_register:True
-# and then the REGISTRATION SCENARIOS (issue 12: the program's own
-# registration, prepared by the shim with HUGESHIM_PREPARE=auto), each run
-# native and shim INTERLEAVED over GPU_CHECK_REG_ROUNDS rounds (default 3;
-# round r runs native then shim for even r, shim then native for odd r).
-# Round 0 is "cold": before each of its two runs the page cache is dropped,
-# memory compacted and the 2 MiB pool emptied and refilled (root; the round is
-# labelled "first" when that cannot be done); later rounds are "warm" (nothing
-# reset, both sides have run before). No pool warm-up step in --only mode.
+# cudart), unless a current build is in GPU_CHECK_BUILD (carry it: minutes of
+# device time saved).
+#
+# REGISTRATION SCENARIOS (issue 12: the program's own registration, prepared
+# by the shim with HUGESHIM_PREPARE=auto), each run native and shim
+# INTERLEAVED over GPU_CHECK_REG_ROUNDS rounds (default 3; round r runs native
+# then shim for even r, shim then native for odd r). Round 0 is "cold" (make_cold
+# before each of its two runs, as above), later rounds "warm".
 #   - vllm:  one /dev/shm file (ftruncate; GPU_CHECK_VLLM_ALLOC=fallocate),
 #            GPU_CHECK_VLLM_BYTES (16 GiB), registered with cudaHostRegister by
 #            two processes at once, copies checked, each reads the other's share
@@ -45,34 +68,56 @@
 #   The program times the whole registration call (the shim's preparation
 #   included); the time inside the forwarded call comes from the shim's
 #   telemetry (hugeshim-report.json, joined on the tag= argument).
-# and prints Markdown tables (plus the issue-7 PyTorch table, the issue-4
-# goals and the registration rounds with medians). Raw JSON lines
-# (results.jsonl), the environment, the log and the shim's
-# telemetry report (when the collector could be built) go to OUTDIR.
 #
-# Knobs: GPU_CHECK_BUDGET_S (default 420, 540 with --only registration: steps
-# that no longer fit are skipped with a note), GPU_CHECK_POOL_PAGES (default
-# 9216 = 18 GiB), HUGESHIM_LIB (use this prebuilt shim instead of
-# building), GPU_CHECK_BUILD (build dir, default <repo>/build-gpu-check),
-# GPU_CHECK_REG_ROUNDS, GPU_CHECK_VLLM_BYTES, GPU_CHECK_VLLM_ALLOC,
-# GPU_CHECK_TRT_BYTES, GPU_CHECK_TORCH_BYTES, GPU_CHECK_TORCH_THREADS,
-# GPU_CHECK_REG_SCENARIOS (default "vllm trt torch").
+# Output in OUTDIR: results.jsonl (every measurement, one JSON line), table.md,
+# gpu-check.log (everything printed), env.txt, nvidia-smi-q.txt, notes.txt,
+# neighbour-steps.jsonl (every decode step), hugeshim-report.{text,json},
+# doctor.txt, pool-warmup.txt, build logs. GPU_CHECK_PACK=FILE.tgz: OUTDIR
+# (less the rings and the database) is packed into FILE after every section,
+# so a run cut short still leaves what it measured in one file.
+#
+# Knobs: GPU_CHECK_BUDGET_S (default 540: steps that no longer fit are skipped
+# with a note), GPU_CHECK_POOL_PAGES (default 9216 = 18 GiB), HUGESHIM_LIB (use
+# this prebuilt shim instead of building), GPU_CHECK_BUILD (build dir, default
+# <repo>/build-gpu-check), GPU_CHECK_ALLOC_SIZES, GPU_CHECK_ALLOC_PAIRS,
+# GPU_CHECK_NEIGHBOUR_SIZES, GPU_CHECK_NEIGHBOUR_PAIRS, GPU_CHECK_COPY_MAX,
+# GPU_CHECK_COPY_ROUNDS, GPU_CHECK_REG_ROUNDS, GPU_CHECK_VLLM_BYTES,
+# GPU_CHECK_VLLM_ALLOC, GPU_CHECK_TRT_BYTES, GPU_CHECK_TORCH_BYTES,
+# GPU_CHECK_TORCH_THREADS, GPU_CHECK_REG_SCENARIOS (default "vllm trt torch"),
+# GPU_CHECK_PACK, GPU_CHECK_NEIGHBOUR_ARGS (more decode_neighbour.py options,
+# word-split: e.g. "--layers 4"; "--model fake-sleep" for a CPU dry run of the
+# section, whose lines then count towards no goal).
 set -euo pipefail
 
 START=$(date +%s)
-ONLY=""
+ALL_SECTIONS="alloc neighbour copies registration legacy"
+SECTIONS="alloc neighbour copies registration"
 while [[ $# -gt 0 ]]; do
   case $1 in
-    --only) ONLY=${2:?--only needs a value (registration)}; shift 2 ;;
-    --only=*) ONLY=${1#--only=}; shift ;;
+    --only) SECTIONS=${2:?--only needs a value: one or more of $ALL_SECTIONS, comma-separated}; shift 2 ;;
+    --only=*) SECTIONS=${1#--only=}; shift ;;
     -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d'; exit 0 ;;
     --) shift; break ;;
     -*) echo "gpu-check: unknown option $1" >&2; exit 64 ;;
     *) break ;;
   esac
 done
-[[ -z "$ONLY" || "$ONLY" == registration ]] || { echo "gpu-check: --only takes: registration" >&2; exit 64; }
-if [[ "$ONLY" == registration ]]; then BUDGET=${GPU_CHECK_BUDGET_S:-540}; else BUDGET=${GPU_CHECK_BUDGET_S:-420}; fi
+SECTIONS=${SECTIONS//,/ }
+for sec in $SECTIONS; do
+  [[ " $ALL_SECTIONS " == *" $sec "* ]] || { echo "gpu-check: --only takes some of: ${ALL_SECTIONS// /,} (got $sec)" >&2; exit 64; }
+done
+[[ -n "${SECTIONS// /}" ]] || { echo "gpu-check: --only needs at least one section" >&2; exit 64; }
+want() { [[ " $SECTIONS " == *" $1 "* ]]; }
+BUDGET=${GPU_CHECK_BUDGET_S:-540}
+[[ "$BUDGET" =~ ^[0-9]+$ ]] || { echo "gpu-check: GPU_CHECK_BUDGET_S must be a number of seconds (got $BUDGET)" >&2; exit 64; }
+for knob in GPU_CHECK_POOL_PAGES GPU_CHECK_ALLOC_PAIRS GPU_CHECK_NEIGHBOUR_PAIRS GPU_CHECK_COPY_MAX \
+  GPU_CHECK_COPY_ROUNDS GPU_CHECK_REG_ROUNDS GPU_CHECK_VLLM_BYTES GPU_CHECK_TRT_BYTES GPU_CHECK_TORCH_BYTES \
+  GPU_CHECK_TORCH_THREADS; do
+  [[ -z "${!knob:-}" || "${!knob}" =~ ^[0-9]+$ ]] || { echo "gpu-check: $knob must be a whole number (got ${!knob})" >&2; exit 64; }
+done
+for knob in GPU_CHECK_ALLOC_SIZES GPU_CHECK_NEIGHBOUR_SIZES; do
+  [[ -z "${!knob:-}" || "${!knob}" =~ ^[0-9\ ]+$ ]] || { echo "gpu-check: $knob must be sizes in GiB, e.g. \"16 4\" (got ${!knob})" >&2; exit 64; }
+done
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUTDIR=${1:-${OUT:-$PWD/gpu-check-out}}
 mkdir -p "$OUTDIR"
@@ -94,6 +139,32 @@ note() {
   echo "$*" >>"$NOTES"
 }
 section() { echo; echo "== $* (t=$(elapsed)s)"; }
+
+# pack: OUTDIR into GPU_CHECK_PACK (a .tgz), less the rings and the database,
+# written aside and renamed so the file is always a whole archive.
+PACK=${GPU_CHECK_PACK:-}
+pack() {
+  [[ -n "$PACK" ]] || return 0
+  tar -czf "$PACK.part" -C "$(dirname "$OUTDIR")" --exclude=rings --exclude='*.db' --exclude='*.db-*' --exclude='step.*' \
+    "$(basename "$OUTDIR")" 2>/dev/null && mv -f "$PACK.part" "$PACK" || echo "gpu-check: packing into $PACK failed"
+}
+
+# json_line KEY=VALUE...: one JSON object (numbers stay numbers) into RESULTS.
+json_line() {
+  python3 -c '
+import json, sys
+out = {}
+for a in sys.argv[1:]:
+    k, v = a.split("=", 1)
+    try:
+        out[k] = int(v)
+    except ValueError:
+        try:
+            out[k] = float(v)
+        except ValueError:
+            out[k] = v
+print(json.dumps(out))' "$@" | tee -a "$RESULTS"
+}
 
 # run_step ESTIMATE_S TIMEOUT_S LABEL CMD...: runs CMD with a timeout when the
 # budget still has ESTIMATE_S seconds; JSON lines on stdout go to RESULTS.
@@ -154,6 +225,15 @@ if [[ -n "$GPU_BDF" && -d /sys/bus/pci/devices/$GPU_BDF ]]; then
     iommu=$(cat "$(readlink -f "/sys/bus/pci/devices/$GPU_BDF/iommu_group")/type" 2>/dev/null || echo unknown)
   fi
   echo "gpu0 pci: $GPU_BDF  numa_node: $GPU_NODE  iommu: $iommu" | tee -a "$OUTDIR/env.txt"
+fi
+# The machine record: one JSON line (GPU, driver, PCIe generation and width,
+# NUMA, IOMMU, THP, kernel) and the whole `nvidia-smi -q`.
+if command -v python3 >/dev/null; then
+  timeout 60 python3 "$ROOT/tools/gpu/machine_record.py" --smi-q "$OUTDIR/nvidia-smi-q.txt" >>"$RESULTS" ||
+    note "machine record failed"
+  tail -1 "$RESULTS"
+else
+  note "no python3: no machine record"
 fi
 # The host audit as the doctor sees it (topology, IOMMU, pools) when it runs here.
 if [[ -x "$BUILD/bin/hugeshim-doctor" ]]; then
@@ -227,9 +307,13 @@ if [[ -x "$BUILD/bin/hugeshim" ]] && ! "$BUILD/bin/hugeshim" config >/dev/null 2
   note "prebuilt collector does not run here: $("$BUILD/bin/hugeshim" config 2>&1 | head -c 200)"
   rm -f "$BUILD/bin/hugeshim"
 fi
+if [[ -x "$BUILD/bin/hugeshim-doctor" ]] && ! "$BUILD/bin/hugeshim-doctor" --help >/dev/null 2>&1; then
+  note "prebuilt doctor does not run here: $("$BUILD/bin/hugeshim-doctor" --help 2>&1 | head -c 200)"
+  rm -f "$BUILD/bin/hugeshim-doctor"
+fi
+gen="Unix Makefiles"
+command -v ninja >/dev/null && gen=Ninja
 if [[ -z "$SHIM" ]]; then
-  gen="Unix Makefiles"
-  command -v ninja >/dev/null && gen=Ninja
   if timeout 120 cmake -S "$ROOT" -B "$BUILD" -G "$gen" -DCMAKE_BUILD_TYPE=Release \
     -DHUGESHIM_BUILD_TESTS=OFF >"$OUTDIR/cmake-configure.log" 2>&1 &&
     timeout 240 cmake --build "$BUILD" --target hugeshim -j "$(nproc)" >"$OUTDIR/cmake-build.log" 2>&1; then
@@ -246,9 +330,13 @@ if [[ -z "$SHIM" ]]; then
     fi
   fi
 fi
-if [[ -n "$SHIM" && ! -x "$BUILD/bin/hugeshim" ]]; then
-  # The collector is optional here (its libraries may be missing).
-  timeout 150 cmake --build "$BUILD" --target hugeshim_cli -j "$(nproc)" >"$OUTDIR/cmake-build-all.log" 2>&1 ||
+if [[ -n "$SHIM" ]] && [[ ! -x "$BUILD/bin/hugeshim" || ! -x "$BUILD/bin/hugeshim-doctor" ]]; then
+  # The collector and the doctor are optional here (their libraries may be missing).
+  # A carried lib/ and bin/ come without a configured build folder.
+  [[ -f "$BUILD/CMakeCache.txt" ]] || timeout 120 cmake -S "$ROOT" -B "$BUILD" -G "$gen" -DCMAKE_BUILD_TYPE=Release \
+    -DHUGESHIM_BUILD_TESTS=OFF >"$OUTDIR/cmake-configure.log" 2>&1 || true
+  timeout 150 cmake --build "$BUILD" --target hugeshim_cli hugeshim-doctor hugeshim-bench-malloc -j "$(nproc)" \
+    >"$OUTDIR/cmake-build-all.log" 2>&1 ||
     timeout 150 cmake --build "$BUILD" -j "$(nproc)" >>"$OUTDIR/cmake-build-all.log" 2>&1 ||
     note "collector build failed; see cmake-build-all.log (rings are kept in OUTDIR/rings)"
 fi
@@ -279,9 +367,18 @@ build_cu() {
 }
 BENCH=$BUILD/bin/pinned_bench
 REG_BENCH=$BUILD/bin/register_bench
-[[ "$ONLY" == registration ]] || build_cu pinned_bench "$ROOT/tools/gpu/pinned_bench.cu" "windows BYTES STEP"
-build_cu register_bench "$ROOT/tools/gpu/register_bench.cu" "alloc=ftruncate|fallocate"
+if want alloc || want neighbour || want copies || want legacy; then
+  build_cu pinned_bench "$ROOT/tools/gpu/pinned_bench.cu" "copies MAX"
+fi
+want registration && build_cu register_bench "$ROOT/tools/gpu/register_bench.cu" "alloc=ftruncate|fallocate"
 echo "build done at t=$(elapsed)s"
+# No GPU (or no driver): say so once, instead of resetting memory for and
+# failing every step of the sections that need pinned_bench.
+if [[ -x "$BENCH" ]] && ! timeout 60 "$BENCH" pin 4096 >"$OUTDIR/pinned-probe.out" 2>&1 &&
+  grep -q 'no CUDA device' "$OUTDIR/pinned-probe.out"; then
+  note "pinned_bench finds no usable GPU: alloc, neighbour, copies and legacy skipped ($(head -c 300 "$OUTDIR/pinned-probe.out" | tr '\n' ' '))"
+  BENCH=$BENCH.unusable
+fi
 
 RING_DIR=$OUTDIR/rings
 ((${#RING_DIR} < 190)) || RING_DIR=/tmp/gpu-check-rings-$$
@@ -303,75 +400,13 @@ both() {
 }
 
 # The collector drains the shim runs' rings while they run (when it built).
-# Warm the pool: on a VM the host backs guest memory lazily, so the very first
-# touch of each pool page costs far more than a fault (run 1: 2.1 s to populate
-# 4 GiB of never-used pool pages against 0.13 s per GiB for used ones). A
-# server's pool is sized once at boot and pays this once per machine, not per
-# allocation; the script times it and reports it, then measures warm.
-if [[ -z "$ONLY" && -n "$SHIM" && -x "$BUILD/bin/hugeshim-bench-malloc" ]]; then
-  warm_mib=$(( $(cat "$POOL_FILE") * 2 - 64 ))
-  if ((warm_mib > 0)); then
-    t0=$(date +%s.%N)
-    timeout 120 env LD_PRELOAD="$SHIM" HUGESHIM_PAGES=2M HUGESHIM_RING=off HUGESHIM_CACHE=0 \
-      HUGESHIM_POPULATE=eager "$BUILD/bin/hugeshim-bench-malloc" large 1 "$warm_mib" >/dev/null ||
-      note "pool warm-up failed"
-    echo "pool warm-up (first touch of ${warm_mib} MiB of pool pages, once per machine): $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.2f", b - a}') s" | tee -a "$OUTDIR/env.txt"
-  fi
-fi
-
 RECORDER_PID=""
 if [[ -n "$SHIM" && -x "$BUILD/bin/hugeshim" ]]; then
   "$BUILD/bin/hugeshim" record --dir "$RING_DIR" -o "$OUTDIR/hugeshim.db" \
     >"$OUTDIR/hugeshim-record.log" 2>&1 &
   RECORDER_PID=$!
 fi
-
-# ---------------------------------------------------------------- measurements
-if [[ "$ONLY" == registration ]]; then
-  :
-elif [[ -x "$BENCH" ]]; then
-  section "cudaHostAlloc 1, 4, 16 GiB"
-  both "alloc 1 GiB" 10 60 "$BENCH" alloc $((1 * GiB))
-  both "alloc 4 GiB" 15 90 "$BENCH" alloc $((4 * GiB))
-  both "alloc 16 GiB" 30 150 "$BENCH" alloc $((16 * GiB))
-
-  section "small-copy loop during a concurrent 16 GiB pin"
-  both "stall 16 GiB" 25 120 "$BENCH" stall $((16 * GiB))
-
-  section "copies and zero-copy reads of windows across 1 GiB offsets of one 3 GiB allocation"
-  both "windows 3 GiB" 10 60 "$BENCH" windows $((3 * GiB)) $GiB
-
-  if [[ -n "$SHIM" ]]; then
-    section "cudaHostAlloc 4 GiB above HUGESHIM_REGISTER_MAX=1GiB (pinned natively)"
-    run_step 15 90 "alloc 4 GiB shim, register limit 1 GiB" "${shim_env[@]}" HUGESHIM_REGISTER_MAX=1GiB \
-      PINNED_BENCH_RUN=shim-register-limit "$BENCH" alloc $((4 * GiB))
-  fi
-else
-  note "no pinned_bench: cudaHostAlloc, stall and windows rows skipped"
-fi
-
-if [[ -z "$ONLY" && -n "$PY" ]]; then
-  sizes=()
-  for k in 30 31 32 33 34; do sizes+=($((1 << k))); done
-  reg_conf="pinned_use_cuda_host_register:True,pinned_num_register_threads:8"
-  section "PyTorch pin_memory=True, default allocator"
-  run_step 40 150 "torch default native" "${native_env[@]}" "$PY" "$ROOT/tools/gpu/torch_pinned.py" native "${sizes[@]}"
-  [[ -n "$SHIM" ]] && run_step 30 150 "torch default shim" "${shim_env[@]}" "$PY" "$ROOT/tools/gpu/torch_pinned.py" shim "${sizes[@]}"
-  section "PyTorch pin_memory=True, $reg_conf"
-  run_step 40 150 "torch register native" "${native_env[@]}" PYTORCH_CUDA_ALLOC_CONF=$reg_conf "$PY" "$ROOT/tools/gpu/torch_pinned.py" native "${sizes[@]}"
-  [[ -n "$SHIM" ]] && run_step 30 150 "torch register shim" "${shim_env[@]}" PYTORCH_CUDA_ALLOC_CONF=$reg_conf "$PY" "$ROOT/tools/gpu/torch_pinned.py" shim "${sizes[@]}"
-fi
-
-# ------------------------------------------------- registration scenarios
-# Issue 12: the program's own registration of a large range, native and shim
-# (HUGESHIM_PREPARE=auto) interleaved and repeated; round 0 cold for both.
-REG_ROUNDS=${GPU_CHECK_REG_ROUNDS:-3}
-REG_SCENARIOS=${GPU_CHECK_REG_SCENARIOS:-vllm trt torch}
-VLLM_BYTES=${GPU_CHECK_VLLM_BYTES:-$((16 * GiB))}
-VLLM_ALLOC=${GPU_CHECK_VLLM_ALLOC:-ftruncate}
-TRT_BYTES=${GPU_CHECK_TRT_BYTES:-$((16 * GiB))}
-TORCH_BYTES=${GPU_CHECK_TORCH_BYTES:-$((16 * GiB))}
-TORCH_THREADS=${GPU_CHECK_TORCH_THREADS:-8}
+pack
 
 # make_cold: the same start for both sides of the cold round. Prints the phase
 # label: "cold" when caches were dropped (and the pool refilled where we own
@@ -389,6 +424,180 @@ make_cold() {
   fi
   ((ok)) && echo cold || echo first
 }
+
+# Warm the pool: on a VM the host backs guest memory lazily, so the very first
+# touch of each pool page costs far more than a fault (run 1: 2.1 s to populate
+# 4 GiB of never-used pool pages against 0.13 s per GiB for used ones). A
+# server's pool is sized once at boot and pays this once per machine, not per
+# allocation: the doctor's --warm, timed here on its own, is that price.
+POOL_WARMED=0
+pool_warmup() {
+  ((POOL_WARMED)) && return 0
+  POOL_WARMED=1
+  [[ -n "$SHIM" ]] || return 0
+  local pages target cmd rc=0 t0 secs
+  pages=$(cat "$POOL_FILE")
+  ((pages > 0)) || { note "pool warm-up skipped: the pool is empty"; return 0; }
+  target="2M:$pages"
+  [[ "$POOL_FILE" == /sys/devices/system/node/* ]] && target="2M:$pages@$GPU_NODE"
+  t0=$(date +%s.%N)
+  if [[ -x "$BUILD/bin/hugeshim-doctor" ]]; then
+    cmd="hugeshim doctor --apply --pool $target --warm"
+    timeout 180 "$BUILD/bin/hugeshim-doctor" --apply --pool "$target" --warm >"$OUTDIR/pool-warmup.txt" 2>&1 || rc=$?
+  fi
+  if ((rc != 0)) || [[ ! -x "$BUILD/bin/hugeshim-doctor" ]]; then
+    ((rc == 0)) || note "$cmd exit $rc: $(tail -c 300 "$OUTDIR/pool-warmup.txt" | tr '\n' ' '); warming through the shim instead"
+    rc=0
+    t0=$(date +%s.%N)
+    # Without the doctor: fault the pool through the shim (what it did before the doctor could).
+    local warm_mib=$((pages * 2 - 64))
+    cmd="hugeshim-bench-malloc large 1 $warm_mib (HUGESHIM_PAGES=2M, eager)"
+    timeout 180 env LD_PRELOAD="$SHIM" HUGESHIM_PAGES=2M HUGESHIM_RING=off HUGESHIM_CACHE=0 \
+      HUGESHIM_POPULATE=eager "$BUILD/bin/hugeshim-bench-malloc" large 1 "$warm_mib" >"$OUTDIR/pool-warmup.txt" 2>&1 || rc=$?
+  fi
+  secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.3f", b - a}')
+  POOL_CHANGED=1  # the doctor may have set it: restored at exit either way
+  ((rc == 0)) || note "pool warm-up ($cmd) exit $rc: $(tail -c 300 "$OUTDIR/pool-warmup.txt" | tr '\n' ' ')"
+  tail -3 "$OUTDIR/pool-warmup.txt" || true
+  json_line test=pool_warmup "command=$cmd" "seconds=$secs" "pages=$pages" "rc=$rc" >/dev/null
+  echo "pool warm-up ($cmd, once per machine): ${secs} s" | tee -a "$OUTDIR/env.txt"
+}
+
+# pin_pair SIZE_GIB ROUND PHASE: native and shim `pinned_bench pin` (native
+# first for even rounds), cold ones each after make_cold.
+pin_pair() {
+  local gib=$1 round=$2 phase=$3 sides side label
+  if ((round % 2 == 0)); then sides=(native shim); else sides=(shim native); fi
+  for side in "${sides[@]}"; do
+    [[ $side == shim && -z "$SHIM" ]] && continue
+    label=$phase
+    [[ $phase == cold ]] && label=$(make_cold)
+    local envs=("${native_env[@]}")
+    [[ $side == shim ]] && envs=("${shim_env[@]}")
+    run_step $((gib * 3 / 2 + 4)) $((gib * 6 + 30)) "pin ${gib} GiB $label r$round $side" "${envs[@]}" \
+      "$BENCH" pin $((gib * GiB)) "round=$round" "phase=$label"
+  done
+}
+
+# ------------------------------------------------------------ alloc section
+ALLOC_SIZES=${GPU_CHECK_ALLOC_SIZES:-16 4}
+ALLOC_PAIRS=${GPU_CHECK_ALLOC_PAIRS:-3}
+if want alloc && [[ -x "$BENCH" ]]; then
+  for phase in cold warm; do
+    [[ $phase == warm ]] && { section "pool warm-up (timed on its own)"; pool_warmup; }
+    for gib in $ALLOC_SIZES; do
+      section "cudaHostAlloc $gib GiB alone, $phase, $ALLOC_PAIRS pairs, native and shim interleaved"
+      for ((round = 0; round < ALLOC_PAIRS; ++round)); do pin_pair "$gib" "$round" "$phase"; done
+    done
+    pack
+  done
+elif want alloc; then
+  note "no pinned_bench: alloc section skipped"
+fi
+
+# -------------------------------------------------------- neighbour section
+NEIGHBOUR_SIZES=${GPU_CHECK_NEIGHBOUR_SIZES:-16}
+NEIGHBOUR_PAIRS=${GPU_CHECK_NEIGHBOUR_PAIRS:-2}
+if want neighbour; then
+  section "decode loop next to a pin: $NEIGHBOUR_SIZES GiB, $NEIGHBOUR_PAIRS pairs"
+  if [[ -z "$PY" ]] || ! timeout 120 "$PY" -c "import transformers" 2>"$OUTDIR/transformers-probe.err"; then
+    note "neighbour section skipped: no python with torch and transformers ($(tail -c 200 "$OUTDIR/transformers-probe.err" 2>/dev/null | tr '\n' ' '))"
+  elif [[ ! -x "$BENCH" ]]; then
+    note "neighbour section skipped: no pinned_bench"
+  else
+    pool_warmup  # a warm pool, as after the alloc section (no-op when done)
+    pins=()
+    estimate=25
+    for gib in $NEIGHBOUR_SIZES; do
+      for ((round = 0; round < NEIGHBOUR_PAIRS; ++round)); do
+        if ((round % 2 == 0)); then sides=(native shim); else sides=(shim native); fi
+        for side in "${sides[@]}"; do
+          [[ $side == shim && -z "$SHIM" ]] && continue
+          if [[ $side == shim ]]; then cmd=("${shim_env[@]}"); else cmd=(env PINNED_BENCH_RUN=native); fi
+          # phase=neighbour: these pins (with a decode loop beside them) stay out of the warm pairs
+          cmd+=("$BENCH" pin $((gib * GiB)) "round=$round" phase=neighbour)
+          pins+=(--pin "$(printf '%q ' "${cmd[@]}")")
+          # native blocks about 0.5 s per GiB (Runs 1-3), the shim a fifth of that
+          if [[ $side == native ]]; then estimate=$((estimate + gib / 2 + 4)); else estimate=$((estimate + gib / 8 + 4)); fi
+        done
+      done
+    done
+    # B (this python) runs natively; only A's command carries the shim.
+    run_step "$estimate" $((estimate * 3)) "decode neighbour" env PYTHONUNBUFFERED=1 "$PY" \
+      "$ROOT/tools/gpu/decode_neighbour.py" --steps-out "$OUTDIR/neighbour-steps.jsonl" \
+      --timeout-s 150 ${GPU_CHECK_NEIGHBOUR_ARGS:-} "${pins[@]}"
+  fi
+  pack
+fi
+
+# ----------------------------------------------------------- copies section
+COPY_MAX=${GPU_CHECK_COPY_MAX:-$GiB}
+COPY_ROUNDS=${GPU_CHECK_COPY_ROUNDS:-2}
+if want copies && [[ -x "$BENCH" ]]; then
+  section "copies 64 KiB .. $((COPY_MAX >> 10)) KiB, every byte checked, $COPY_ROUNDS rounds"
+  kinds=("native hostalloc" "shim hostalloc" "native register" "shim register")
+  for ((round = 0; round < COPY_ROUNDS; ++round)); do
+    order=(0 1 2 3)
+    ((round % 2)) && order=(3 2 1 0)
+    for i in "${order[@]}"; do
+      read -r side memory <<<"${kinds[$i]}"
+      [[ $side == shim && -z "$SHIM" ]] && continue
+      envs=(env PINNED_BENCH_RUN=native)
+      [[ $side == shim ]] && envs=("${shim_env[@]}" HUGESHIM_PREPARE=auto)
+      run_step 8 90 "copies $side $memory r$round" "${envs[@]}" "$BENCH" copies "$COPY_MAX" "memory=$memory" \
+        "round=$round" phase=warm
+    done
+  done
+  pack
+elif want copies; then
+  note "no pinned_bench: copies section skipped"
+fi
+
+# ----------------------------------------------------------- legacy section
+if want legacy && [[ -x "$BENCH" ]]; then
+  pool_warmup
+  section "legacy: cudaHostAlloc 1, 4, 16 GiB"
+  both "alloc 1 GiB" 10 60 "$BENCH" alloc $((1 * GiB))
+  both "alloc 4 GiB" 15 90 "$BENCH" alloc $((4 * GiB))
+  both "alloc 16 GiB" 30 150 "$BENCH" alloc $((16 * GiB))
+
+  section "legacy: small-copy loop during a concurrent 16 GiB pin"
+  both "stall 16 GiB" 25 120 "$BENCH" stall $((16 * GiB))
+
+  section "legacy: copies and zero-copy reads of windows across 1 GiB offsets of one 3 GiB allocation"
+  both "windows 3 GiB" 10 60 "$BENCH" windows $((3 * GiB)) $GiB
+
+  if [[ -n "$SHIM" ]]; then
+    section "legacy: cudaHostAlloc 4 GiB above HUGESHIM_REGISTER_MAX=1GiB (pinned natively)"
+    run_step 15 90 "alloc 4 GiB shim, register limit 1 GiB" "${shim_env[@]}" HUGESHIM_REGISTER_MAX=1GiB \
+      PINNED_BENCH_RUN=shim-register-limit "$BENCH" alloc $((4 * GiB))
+  fi
+  if [[ -n "$PY" ]]; then
+    sizes=()
+    for k in 30 31 32 33 34; do sizes+=($((1 << k))); done
+    reg_conf="pinned_use_cuda_host_register:True,pinned_num_register_threads:8"
+    section "legacy: PyTorch pin_memory=True, default allocator"
+    run_step 40 150 "torch default native" "${native_env[@]}" "$PY" "$ROOT/tools/gpu/torch_pinned.py" native "${sizes[@]}"
+    [[ -n "$SHIM" ]] && run_step 30 150 "torch default shim" "${shim_env[@]}" "$PY" "$ROOT/tools/gpu/torch_pinned.py" shim "${sizes[@]}"
+    section "legacy: PyTorch pin_memory=True, $reg_conf"
+    run_step 40 150 "torch register native" "${native_env[@]}" PYTORCH_CUDA_ALLOC_CONF=$reg_conf "$PY" "$ROOT/tools/gpu/torch_pinned.py" native "${sizes[@]}"
+    [[ -n "$SHIM" ]] && run_step 30 150 "torch register shim" "${shim_env[@]}" PYTORCH_CUDA_ALLOC_CONF=$reg_conf "$PY" "$ROOT/tools/gpu/torch_pinned.py" shim "${sizes[@]}"
+  fi
+  pack
+elif want legacy; then
+  note "no pinned_bench: legacy section skipped"
+fi
+
+# ------------------------------------------------- registration scenarios
+# Issue 12: the program's own registration of a large range, native and shim
+# (HUGESHIM_PREPARE=auto) interleaved and repeated; round 0 cold for both.
+REG_ROUNDS=${GPU_CHECK_REG_ROUNDS:-3}
+REG_SCENARIOS=${GPU_CHECK_REG_SCENARIOS:-vllm trt torch}
+VLLM_BYTES=${GPU_CHECK_VLLM_BYTES:-$((16 * GiB))}
+VLLM_ALLOC=${GPU_CHECK_VLLM_ALLOC:-ftruncate}
+TRT_BYTES=${GPU_CHECK_TRT_BYTES:-$((16 * GiB))}
+TORCH_BYTES=${GPU_CHECK_TORCH_BYTES:-$((16 * GiB))}
+TORCH_THREADS=${GPU_CHECK_TORCH_THREADS:-8}
 
 # reg_run SCENARIO ROUND PHASE SIDE: one measurement process.
 reg_run() {
@@ -413,7 +622,9 @@ reg_run() {
   esac
 }
 
-if [[ -x "$REG_BENCH" ]] && ! timeout 60 "$REG_BENCH" neighbour </dev/null >"$OUTDIR/register-probe.out" 2>&1 &&
+if ! want registration; then
+  :
+elif [[ -x "$REG_BENCH" ]] && ! timeout 60 "$REG_BENCH" neighbour </dev/null >"$OUTDIR/register-probe.out" 2>&1 &&
   grep -q 'no CUDA device' "$OUTDIR/register-probe.out"; then
   # No GPU (or no driver): say so once instead of failing every step.
   note "register_bench finds no usable GPU: registration scenarios skipped ($(head -c 300 "$OUTDIR/register-probe.out" | tr '\n' ' '))"
@@ -421,7 +632,9 @@ if [[ -x "$REG_BENCH" ]] && ! timeout 60 "$REG_BENCH" neighbour </dev/null >"$OU
 else
   REG_BENCH_OK=1
 fi
-if [[ ! -x "$REG_BENCH" ]]; then
+if ! want registration; then
+  :
+elif [[ ! -x "$REG_BENCH" ]]; then
   note "no register_bench: registration scenarios skipped"
 elif ((REG_BENCH_OK)); then
   [[ -n "$SHIM" ]] || note "no shim: registration scenarios run natively only"
@@ -440,6 +653,7 @@ elif ((REG_BENCH_OK)); then
         reg_run "$scen" "$round" "$phase" "$side"
       done
     done
+    pack
   done
 fi
 
@@ -473,3 +687,5 @@ if [[ -s "$NOTES" ]]; then
   sed 's/^/- /' "$NOTES"
 fi
 echo "gpu-check: done in $(elapsed)s; files in $OUTDIR"
+pack
+[[ -z "$PACK" ]] || echo "gpu-check: packed into $PACK ($(du -h "$PACK" 2>/dev/null | cut -f1))"

@@ -13,15 +13,34 @@
 //                                       and the last-error state they leave)
 //   pinned_bench stall BYTES            p50/p99/max of a small H2D + kernel loop
 //                                       on another thread while BYTES are pinned
+//   pinned_bench pin BYTES [key=value...]
+//                                       cudaHostAlloc and cudaFreeHost of BYTES
+//                                       and nothing else (the cold/warm rounds and
+//                                       process A of decode_neighbour.py): times
+//                                       and CLOCK_MONOTONIC windows of both calls
+//   pinned_bench copies MAX [memory=hostalloc|register] [key=value...]
+//                                       H2D/D2H bandwidth (best of several copies)
+//                                       and every byte checked, for 64 KiB, 256 KiB,
+//                                       ... up to MAX inside one buffer of MAX bytes:
+//                                       cudaHostAlloc memory (hostalloc), or an
+//                                       anonymous mmap the program registers with
+//                                       cudaHostRegister (register; under the shim
+//                                       with HUGESHIM_PREPARE=auto: prepared)
+//
+// keys (pin, copies): round=N phase=cold|warm|... are echoed in the JSON line.
 #include <cuda_runtime.h>
+#include <sys/mman.h>
+#include <time.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -309,6 +328,102 @@ int mode_stall(size_t bytes) {
   return 0;
 }
 
+uint64_t mono_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// key=value arguments after the mode's own ones.
+std::string g_round = "0", g_phase = "", g_memory = "hostalloc";
+
+void parse_keys(int argc, char** argv, int from) {
+  for (int i = from; i < argc; ++i) {
+    const char* eq = strchr(argv[i], '=');
+    if (!eq) continue;
+    std::string key(argv[i], static_cast<size_t>(eq - argv[i]));
+    if (key == "round") g_round = std::to_string(atoi(eq + 1));
+    else if (key == "phase") g_phase = eq + 1;
+    else if (key == "memory") g_memory = eq + 1;
+  }
+}
+
+// One cudaHostAlloc of BYTES and its cudaFreeHost, nothing in between: the
+// allocation cost alone (cold/warm rounds), and the window another process's
+// loop is judged in (decode_neighbour.py joins on CLOCK_MONOTONIC).
+int mode_pin(size_t bytes) {
+  uint64_t c0 = mono_ns();
+  check(cudaFree(nullptr), "context");
+  uint64_t c1 = mono_ns();
+  void* h = nullptr;
+  uint64_t a0 = mono_ns();
+  check(cudaHostAlloc(&h, bytes, cudaHostAllocDefault), "cudaHostAlloc");
+  uint64_t a1 = mono_ns();
+  uint64_t f0 = mono_ns();
+  check(cudaFreeHost(h), "cudaFreeHost");
+  uint64_t f1 = mono_ns();
+  printf("{\"test\":\"pin\",\"run\":\"%s\",\"round\":%s,\"phase\":\"%s\",\"bytes\":%zu,\"alloc_s\":%.6f,"
+         "\"free_s\":%.6f,\"context_s\":%.6f,\"pin_start_ns\":%llu,\"pin_end_ns\":%llu,\"free_start_ns\":%llu,"
+         "\"free_end_ns\":%llu}\n",
+         run_label(), g_round.c_str(), g_phase.c_str(), bytes, (a1 - a0) * 1e-9, (f1 - f0) * 1e-9,
+         (c1 - c0) * 1e-9, static_cast<unsigned long long>(a0), static_cast<unsigned long long>(a1),
+         static_cast<unsigned long long>(f0), static_cast<unsigned long long>(f1));
+  fflush(stdout);
+  return 0;
+}
+
+// Bandwidth of copies of 64 KiB, 256 KiB, ... MAX from the start of one
+// pinned buffer, each size with its own data (pattern words from `size`),
+// checked on the device after H2D and on the host after D2H.
+int mode_copies(size_t max_bytes) {
+  check(cudaFree(nullptr), "context");
+  max_bytes = max_bytes / 8 * 8;
+  void* h = nullptr;
+  bool registered = g_memory == "register";
+  if (registered) {
+    h = mmap(nullptr, max_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (h == MAP_FAILED) {
+      printf("{\"test\":\"copy\",\"run\":\"%s\",\"memory\":\"register\",\"error\":\"mmap: %s\"}\n", run_label(),
+             strerror(errno));
+      return 4;
+    }
+    check(cudaHostRegister(h, max_bytes, 0), "cudaHostRegister");
+  } else {
+    g_memory = "hostalloc";
+    check(cudaHostAlloc(&h, max_bytes, cudaHostAllocDefault), "cudaHostAlloc");
+  }
+  void* d = nullptr;
+  check(cudaMalloc(&d, max_bytes), "cudaMalloc");
+  auto* w = static_cast<uint64_t*>(h);
+  int rc = 0;
+  for (size_t n = 64 << 10; n <= max_bytes; n *= 4) {
+    // Enough repetitions that the small copies are not one timer tick; best of them.
+    int reps = static_cast<int>(std::max<size_t>(3, std::min<size_t>(200, (256ull << 20) / n)));
+    size_t words = n / 8;
+    fill(w, words, n);
+    double h2d = copy_gbps(d, h, n, cudaMemcpyHostToDevice, reps);
+    unsigned long long bad = mismatches_on_device(d, n, n);
+    parallel_words(words, [=](size_t i) { w[i] = 0; });
+    double d2h = copy_gbps(h, d, n, cudaMemcpyDeviceToHost, reps);
+    bad += count_mismatches(w, words, n);
+    if (bad) rc = 5;
+    printf("{\"test\":\"copy\",\"run\":\"%s\",\"memory\":\"%s\",\"round\":%s,\"phase\":\"%s\",\"bytes\":%zu,"
+           "\"buffer_bytes\":%zu,\"reps\":%d,\"h2d_gbps\":%.3f,\"d2h_gbps\":%.3f,\"checked_bytes\":%zu,"
+           "\"mismatches\":%llu}\n",
+           run_label(), g_memory.c_str(), g_round.c_str(), g_phase.c_str(), n, max_bytes, reps, h2d, d2h, 2 * n,
+           bad);
+    fflush(stdout);
+  }
+  cudaFree(d);
+  if (registered) {
+    check(cudaHostUnregister(h), "cudaHostUnregister");
+    munmap(h, max_bytes);
+  } else {
+    check(cudaFreeHost(h), "cudaFreeHost");
+  }
+  return rc;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -326,6 +441,12 @@ int main(int argc, char** argv) {
   if (argc >= 4 && !strcmp(argv[1], "windows"))
     return mode_windows(strtoull(argv[2], nullptr, 0), strtoull(argv[3], nullptr, 0));
   if (argc >= 3 && !strcmp(argv[1], "stall")) return mode_stall(strtoull(argv[2], nullptr, 0));
-  fprintf(stderr, "usage: %s alloc BYTES | windows BYTES STEP | stall BYTES\n", argv[0]);
+  parse_keys(argc, argv, 3);
+  if (argc >= 3 && !strcmp(argv[1], "pin")) return mode_pin(strtoull(argv[2], nullptr, 0));
+  if (argc >= 3 && !strcmp(argv[1], "copies")) return mode_copies(strtoull(argv[2], nullptr, 0));
+  fprintf(stderr,
+          "usage: %s alloc BYTES | windows BYTES STEP | stall BYTES | pin BYTES [round=N phase=P] | "
+          "copies MAX [memory=hostalloc|register round=N phase=P]\n",
+          argv[0]);
   return 64;
 }

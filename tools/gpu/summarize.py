@@ -14,7 +14,18 @@ call as the program timed it (the shim's preparation included); "inside s"
 is the forwarded call alone: for the shim from the telemetry report
 (HUGESHIM-REPORT.json, default hugeshim-report.json beside RESULTS; the
 process is found by the tag= in its command line), natively the whole call
-(nothing is prepared). Standard library only.
+(nothing is prepared).
+
+Then the issue-17 tables ("test": "machine", "pool_warmup", "pin",
+"decode_neighbour", "copy" lines): the machine; the pool warm-up; cudaHostAlloc
+cold and warm rounds (median, min-max, n per side, native/shim); the decode
+loop next to a pin, per round and per side; copy bandwidth per size and memory
+kind; and the issue-17 goals, each MET / NOT MET / n/a computed from those
+lines (and the registration rounds above), never typed in. Lines of the
+fake-sleep test double (decode_neighbour.py --model fake-sleep) are shown but
+never count towards a goal. Standard library only.
+
+    summarize.py RESULTS.jsonl [HUGESHIM-REPORT.json]
 """
 import json
 import os
@@ -28,7 +39,9 @@ BLOCKED_BELOW = 100
 
 
 def size_name(n):
-    return f"{n / GiB:g} GiB" if n >= GiB else f"{n / (1 << 20):g} MiB"
+    if n >= GiB:
+        return f"{n / GiB:g} GiB"
+    return f"{n / (1 << 20):g} MiB" if n >= 1 << 20 else f"{n / 1024:g} KiB"
 
 
 def load(path):
@@ -105,7 +118,10 @@ def main():
         legacy_tables(rows)
     report = sys.argv[2] if len(sys.argv) > 2 else os.path.join(os.path.dirname(os.path.abspath(sys.argv[1])),
                                                                  "hugeshim-report.json")
-    registration_tables(rows, load_telemetry(report))
+    telemetry = load_telemetry(report)
+    registration_tables(rows, telemetry)
+    if any(r.get("test") in ISSUE17_TESTS for r in rows) or registration_rounds(rows, telemetry):
+        issue17_tables(rows, telemetry)
 
 
 def legacy_tables(rows):
@@ -364,6 +380,277 @@ def registration_tables(rows, telemetry):
     print()
     print(f"registration data checks: {total} mismatching words in {checks} checked registrations"
           + (f"; failed: {', '.join(failed)}" if failed else ""))
+
+
+# ------------------------------------------------------------- issue 17
+ISSUE17_TESTS = ("machine", "pool_warmup", "pin", "decode_neighbour", "copy")
+MIN_PAIRS = 3  # the issue's "at least 3 pairs each"
+
+
+def spread(values):
+    """'median [min-max] (n)' of the numbers, or 'n/a'."""
+    v = [x for x in values if isinstance(x, (int, float)) and not isinstance(x, bool)]
+    if not v:
+        return "n/a"
+    return f"{fmt(float(statistics.median(v)))} [{fmt(float(min(v)))}-{fmt(float(max(v)))}] ({len(v)})"
+
+
+def speedup(native, shim):
+    """native / shim of two medians (times: how many times faster the shim is)."""
+    if not native or not shim:
+        return None
+    return native / shim
+
+
+def pin_rows(rows, size, phase, run):
+    return [r for r in rows if r.get("test") == "pin" and r.get("bytes") == size and r.get("phase") == phase
+            and r.get("run") == run and not r.get("error") and isinstance(r.get("alloc_s"), (int, float))]
+
+
+def counted_neighbour(rows):
+    """decode_neighbour lines that may count: the real model, no error, a pin
+    window that at least one step overlapped (none means the clocks did not join)."""
+    return [r for r in rows if r.get("test") == "decode_neighbour" and r.get("model") == "llama"
+            and not r.get("error") and r.get("longest_stall_ms") is not None and (r.get("pin_n") or 0) >= 1]
+
+
+def copy_medians(rows):
+    """(memory, run, bytes) -> (median H2D, median D2H, n) over the rounds."""
+    groups = {}
+    for r in rows:
+        if r.get("test") == "copy" and not r.get("error") and r.get("h2d_gbps") is not None:
+            groups.setdefault((r.get("memory"), r.get("run"), r.get("bytes")), []).append(r)
+    return {k: (statistics.median(x["h2d_gbps"] for x in v), statistics.median(x["d2h_gbps"] for x in v), len(v))
+            for k, v in groups.items()}
+
+
+def per_round(native, shim):
+    """'r0 12.000 / 5.000, r1 ...': the rounds in order (round 0 of the first
+    size is the only one that can meet memory new to the machine)."""
+    rounds = sorted({r.get("round") for r in native + shim}, key=lambda x: (x is None, x))
+    cells = []
+    for rnd in rounds:
+        n = next((fmt(r["alloc_s"]) for r in native if r.get("round") == rnd), "n/a")
+        s = next((fmt(r["alloc_s"]) for r in shim if r.get("round") == rnd), "n/a")
+        cells.append(f"r{rnd} {n} / {s}")
+    return ", ".join(cells)
+
+
+def alloc_goal(rows, size, phase, factor):
+    name = f"{phase}-vs-{phase} {size_name(size)} cudaHostAlloc >= {factor:g}x faster (median of pairs)"
+    n, s = pin_rows(rows, size, phase, "native"), pin_rows(rows, size, phase, "shim")
+    if not n and not s:
+        return name, None, "not measured"
+    mn = statistics.median(r["alloc_s"] for r in n) if n else None
+    ms = statistics.median(r["alloc_s"] for r in s) if s else None
+    value = f"native {spread([r['alloc_s'] for r in n])} s, shim {spread([r['alloc_s'] for r in s])} s"
+    sp = speedup(mn, ms)
+    if sp is not None:
+        value = f"{sp:.2f}x; " + value
+    if len(n) < MIN_PAIRS or len(s) < MIN_PAIRS:
+        return name, None, value + f"; fewer than {MIN_PAIRS} runs per side"
+    return name, sp >= factor, value
+
+
+def neighbour_goal(rows, size, factor):
+    name = f"decode neighbour's longest stall during a {size_name(size)} pin >= {factor:g}x shorter under the shim"
+    good = [r for r in counted_neighbour(rows) if r.get("bytes") == size]
+    n = [r["longest_stall_ms"] for r in good if r.get("run") == "native"]
+    s = [r["longest_stall_ms"] for r in good if r.get("run") == "shim"]
+    if not n or not s:
+        fakes = sum(1 for r in rows if r.get("test") == "decode_neighbour" and r.get("model") != "llama")
+        errs = sum(1 for r in rows if r.get("test") == "decode_neighbour" and r.get("error"))
+        why = "not measured" + (f" ({fakes} test-double lines not counted)" if fakes else "") + \
+            (f" ({errs} failed rounds)" if errs else "")
+        return name, None, why
+    sp = speedup(statistics.median(n), statistics.median(s))
+    return name, sp >= factor, f"{sp:.1f}x; native {spread(n)} ms, shim {spread(s)} ms"
+
+
+def registration_goal(rows, telemetry, factor):
+    name = f"program registrations (vllm, trt) >= {factor:g}x shorter inside the driver, cold and warm"
+    rounds = registration_rounds(rows, telemetry)
+    parts, verdicts = [], []
+    for scen in ("vllm", "trt"):
+        mine = [r for r in rounds if r["scenario"] == scen and not r["error"]]
+        for phase, pick_round in (("cold", lambda r: r["round"] == 0), ("warm", lambda r: r["round"] > 0)):
+            n = [r["inside_s"] for r in mine if pick_round(r) and r["run"] == "native" and r["inside_s"] is not None]
+            s = [r["inside_s"] for r in mine if pick_round(r) and r["run"] == "shim" and r["inside_s"] is not None]
+            label = phase if phase == "warm" else next((r["phase"] for r in mine if r["round"] == 0), "cold")
+            if not n or not s:
+                parts.append(f"{scen} {label}: not measured")
+                verdicts.append(None)
+                continue
+            sp = speedup(statistics.median(n), statistics.median(s))
+            parts.append(f"{scen} {label} {sp:.2f}x ({fmt(float(statistics.median(n)))} s -> "
+                         f"{fmt(float(statistics.median(s)))} s, n {len(n)}/{len(s)})")
+            # A round 0 that could not be made cold ("first") does not stand for cold.
+            verdicts.append(None if label not in ("cold", "warm") else sp >= factor)
+    if all(v is None for v in verdicts):
+        return name, None, "; ".join(parts) if rounds else "not measured"
+    if any(v is False for v in verdicts):
+        return name, False, "; ".join(parts)
+    return name, (True if all(v is True for v in verdicts) else None), "; ".join(parts)
+
+
+def bandwidth_goal(rows, factor):
+    name = f"H2D and D2H bandwidth from shim and prepared memory >= {factor:g}x native cudaHostAlloc (worst size)"
+    med = copy_medians(rows)
+    native = {b: v for (mem, run, b), v in med.items() if mem == "hostalloc" and run == "native"}
+    if not native:
+        return name, None, "not measured"
+    worst, where, missing = None, "", []
+    for mem in ("hostalloc", "register"):
+        for b, (nh, nd, _) in sorted(native.items()):
+            got = med.get((mem, "shim", b))
+            if not got:
+                missing.append(f"shim {mem} {size_name(b)}")
+                continue
+            for direction, n_v, s_v in (("H2D", nh, got[0]), ("D2H", nd, got[1])):
+                q = s_v / n_v if n_v else None
+                if q is not None and (worst is None or q < worst):
+                    worst, where = q, f"shim {mem} {direction} {size_name(b)}"
+    if worst is None:
+        return name, None, "not measured (no shim copies)"
+    value = f"{worst:.3f}x at {where}"
+    if missing:
+        return name, None if worst >= factor else False, value + f"; missing: {', '.join(missing)}"
+    return name, worst >= factor, value
+
+
+def mismatch_goal(rows, telemetry):
+    name = "zero data mismatches (copies, registrations)"
+    copies = [r for r in rows if r.get("test") == "copy"]
+    regs = registration_rounds(rows, telemetry)
+    bad = sum(r.get("mismatches") or 0 for r in copies) + sum(r["mismatches"] or 0 for r in regs)
+    checked = sum(r.get("checked_bytes") or 0 for r in copies)
+    failed = [r for r in copies if r.get("error")] + [r for r in regs if r["error"]]
+    n_checks = len([r for r in copies if not r.get("error")]) + sum(r["checks"] for r in regs)
+    if not n_checks and not failed:
+        return name, None, "not measured"
+    value = (f"{bad} mismatching words in {n_checks} checks ({checked / GiB:.1f} GiB of copies checked byte for "
+             f"byte, {sum(r['checks'] for r in regs)} registrations)")
+    if failed:
+        value += f"; {len(failed)} failed runs (see notes)"
+    # A failed run checked nothing: no verdict of "zero" from it.
+    return name, False if bad else (None if failed else True), value
+
+
+def issue17_goals(rows, telemetry):
+    """[(goal, True|False|None, value)] from the measured lines."""
+    return [
+        alloc_goal(rows, 16 * GiB, "cold", 2),
+        alloc_goal(rows, 16 * GiB, "warm", 3),
+        neighbour_goal(rows, 16 * GiB, 10),
+        registration_goal(rows, telemetry, 3),
+        bandwidth_goal(rows, 0.98),
+        mismatch_goal(rows, telemetry),
+    ]
+
+
+def issue17_tables(rows, telemetry):
+    print()
+    for m in [r for r in rows if r.get("test") == "machine"][:1]:
+        print("| machine | |")
+        print("| --- | --- |")
+        for key in ("gpu", "driver", "cuda_driver_api", "gpu_memory", "pci_bus_id", "pcie_gen_current",
+                    "pcie_gen_max", "pcie_width_current", "pcie_width_max", "numa_node", "iommu", "numa_nodes",
+                    "kernel", "cpus", "memory_gib", "thp_enabled", "thp_defrag", "thp_shmem_enabled",
+                    "nr_hugepages_2m", "virtio_balloon"):
+            if key in m:
+                print(f"| {key} | {m[key]} |")
+        print()
+    for w in [r for r in rows if r.get("test") == "pool_warmup"]:
+        print(f"pool warm-up (`{w.get('command', 'hugeshim doctor --warm')}`, once per machine, what provisioning "
+              f"pays): {fmt(w.get('seconds'))} s for {w.get('pages', '?')} pages of 2 MiB, exit {w.get('rc')}")
+        print()
+
+    pins = [r for r in rows if r.get("test") == "pin"]
+    if pins:
+        print("cudaHostAlloc alone (`pinned_bench pin`), native and shim interleaved; round r: native first when r "
+              "is even. cold: caches dropped, memory compacted, pool emptied and refilled before each run; "
+              "warm: after the pool warm-up, nothing reset; neighbour: process A of the decode-loop runs (not pairs "
+              "for a goal).")
+        print()
+        print("| size | phase | native alloc s median [min-max] (n) | shim alloc s median [min-max] (n) "
+              "| speed-up (medians) | native free s | shim free s | per round: native / shim alloc s |")
+        print("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |")
+        for size in sorted({r.get("bytes") for r in pins if r.get("bytes")}):
+            for phase in sorted({r.get("phase") for r in pins if r.get("bytes") == size}, key=str):
+                n, s = pin_rows(rows, size, phase, "native"), pin_rows(rows, size, phase, "shim")
+                sp = speedup(statistics.median(r["alloc_s"] for r in n) if n else None,
+                             statistics.median(r["alloc_s"] for r in s) if s else None)
+                print(f"| {size_name(size)} | {phase} | {spread([r['alloc_s'] for r in n])} | "
+                      f"{spread([r['alloc_s'] for r in s])} | {f'{sp:.2f}x' if sp else 'n/a'} | "
+                      f"{spread([r.get('free_s') for r in n])} | {spread([r.get('free_s') for r in s])} | "
+                      f"{per_round(n, s)} |")
+        failed = [r for r in pins if r.get("error")]
+        if failed:
+            print(f"\n{len(failed)} pin runs failed: " + "; ".join(str(r.get("error")) for r in failed[:3]))
+        print()
+
+    nb = [r for r in rows if r.get("test") == "decode_neighbour"]
+    if nb:
+        print("Decode loop (process B, transformers Llama, random weights, one token per step + "
+              "torch.cuda.mem_get_info) while process A pins (`pinned_bench pin`): step times in ms; longest stall "
+              "= longest gap between two completed steps overlapping A's pin.")
+        print()
+        print("| size | round | run | model | A alloc s | base p50 | base p99 | steps during pin | p50 during pin "
+              "| p99 during pin | longest stall during pin | longest stall during free | error |")
+        print("| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+        for r in nb:
+            print(f"| {size_name(r['bytes']) if r.get('bytes') else 'n/a'} | {fmt(r.get('round'))} | "
+                  f"{r.get('run', 'n/a')} | {r.get('model')} | {fmt(r.get('alloc_s'))} | {fmt(r.get('base_p50_ms'))} | "
+                  f"{fmt(r.get('base_p99_ms'))} | {fmt(r.get('pin_n'))} | {fmt(r.get('pin_p50_ms'))} | "
+                  f"{fmt(r.get('pin_p99_ms'))} | {fmt(r.get('longest_stall_ms'))} | "
+                  f"{fmt(r.get('free_longest_stall_ms'))} | {r.get('error', '')} |")
+        good = counted_neighbour(rows)
+        if good:
+            print()
+            print("| size | run | longest stall ms median [min-max] (n) | p99 during pin ms | p50 during pin ms "
+                  "| base p99 ms |")
+            print("| --- | --- | ---: | ---: | ---: | ---: |")
+            for size in sorted({r.get("bytes") for r in good if r.get("bytes")}):
+                for run in ("native", "shim"):
+                    mine = [r for r in good if r.get("bytes") == size and r.get("run") == run]
+                    if mine:
+                        print(f"| {size_name(size)} | {run} | {spread([r['longest_stall_ms'] for r in mine])} | "
+                              f"{spread([r.get('pin_p99_ms') for r in mine])} | "
+                              f"{spread([r.get('pin_p50_ms') for r in mine])} | "
+                              f"{spread([r.get('base_p99_ms') for r in mine])} |")
+        print()
+
+    med = copy_medians(rows)
+    if med:
+        kinds = [("hostalloc", "native"), ("hostalloc", "shim"), ("register", "native"), ("register", "shim")]
+        names = {("hostalloc", "native"): "native cudaHostAlloc", ("hostalloc", "shim"): "shim cudaHostAlloc",
+                 ("register", "native"): "native cudaHostRegister", ("register", "shim"): "shim prepared register"}
+        print("Copies (`pinned_bench copies`): GB/s H2D / D2H, best of the repetitions in each run, median over "
+              "the runs; every byte checked both ways.")
+        print()
+        print("| size | " + " | ".join(names[k] for k in kinds) + " | shim cudaHostAlloc / native | "
+              "shim prepared / native |")
+        print("| ---: | " + " | ".join("---:" for _ in kinds) + " | ---: | ---: |")
+        for size in sorted({k[2] for k in med}):
+            cells = []
+            for mem, run in kinds:
+                v = med.get((mem, run, size))
+                cells.append(f"{fmt(v[0])} / {fmt(v[1])}" if v else "n/a")
+            nat = med.get(("hostalloc", "native", size))
+            qs = []
+            for mem in ("hostalloc", "register"):
+                v = med.get((mem, "shim", size))
+                qs.append(f"{v[0] / nat[0]:.3f} / {v[1] / nat[1]:.3f}" if v and nat and nat[0] and nat[1] else "n/a")
+            print(f"| {size_name(size)} | " + " | ".join(cells) + " | " + " | ".join(qs) + " |")
+        bad = sum(r.get("mismatches") or 0 for r in rows if r.get("test") == "copy")
+        print(f"\ncopy checks: {bad} mismatching words in "
+              f"{sum(1 for r in rows if r.get('test') == 'copy' and not r.get('error'))} checked copies")
+        print()
+
+    print("| goal (issue 17) | result | value |")
+    print("| --- | --- | --- |")
+    for name, ok, value in issue17_goals(rows, telemetry):
+        print(f"| {name} | {'n/a' if ok is None else ('MET' if ok else 'NOT MET')} | {value} |")
 
 
 if __name__ == "__main__":
