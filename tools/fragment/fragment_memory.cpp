@@ -412,35 +412,34 @@ int main(int argc, char** argv) {
   int status = 1;
   fragment(cgroup, max_bytes, floor_mib << 10, &res);
   KeepUp keep_up{&cgroup, max_bytes, floor_mib << 10, &res};
-  {
-    fprintf(stderr,
-            "fragment-memory: {\"blocks\":%zu,\"pinned_bytes\":%zu,\"free_2m_blocks_before\":%ld,"
-            "\"free_2m_blocks_after\":%ld,\"seconds\":%.2f,\"unmovable\":%s,\"no_compaction\":%s,\"stopped_by\":\"%s\"}\n",
-            res.blocks, res.blocks * kPage, res.before, res.after, res.seconds, movable ? "false" : "true",
-            no_compaction ? "true" : "false",
-            res.stopped_by);
-    if (hold) {
-      keep_up.run();
-      status = 0;
-    } else if (!g_stop) {
-      pid_t pid = fork();
-      if (pid == 0) {
-        cgroup.leave();  // CMD runs where the tool was started
-        execvp(argv[cmd_at], argv + cmd_at);
-        fprintf(stderr, "fragment-memory: %s: %s\n", argv[cmd_at], strerror(errno));
-        _exit(127);
-      }
-      g_child = pid;
-      pthread_t tid;
-      bool keeping_up = pid > 0 && pthread_create(&tid, nullptr, KeepUp::thread, &keep_up) == 0;
-      int ws = 0;
-      while (pid > 0 && waitpid(pid, &ws, 0) < 0 && errno == EINTR) {
-      }
-      keep_up.done = true;
-      if (keeping_up) pthread_join(tid, nullptr);
-      status = pid < 0 ? 1 : WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+  fprintf(stderr,
+          "fragment-memory: {\"blocks\":%zu,\"pinned_bytes\":%zu,\"free_2m_blocks_before\":%ld,"
+          "\"free_2m_blocks_after\":%ld,\"seconds\":%.2f,\"unmovable\":%s,\"no_compaction\":%s,\"stopped_by\":\"%s\"}\n",
+          res.blocks, res.blocks * kPage, res.before, res.after, res.seconds, movable ? "false" : "true",
+          no_compaction ? "true" : "false",
+          res.stopped_by);
+  if (hold) {
+    keep_up.run();
+    status = 0;
+  } else if (!g_stop) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      cgroup.leave();  // CMD runs where the tool was started
+      execvp(argv[cmd_at], argv + cmd_at);
+      fprintf(stderr, "fragment-memory: %s: %s\n", argv[cmd_at], strerror(errno));
+      _exit(127);
     }
+    g_child = pid;
+    pthread_t tid;
+    bool keeping_up = pid > 0 && pthread_create(&tid, nullptr, KeepUp::thread, &keep_up) == 0;
+    int ws = 0;
+    while (pid > 0 && waitpid(pid, &ws, 0) < 0 && errno == EINTR) {
+    }
+    keep_up.done = true;
+    if (keeping_up) pthread_join(tid, nullptr);
+    status = pid < 0 ? 1 : WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
   }
+  if (g_stop && status == 1) status = 128 + g_stop;
   if (res.blocks > keep_up.blocks_at_start && keep_up.blocks_at_start)
     fprintf(stderr, "fragment-memory: kept up: %zu more blocks freed by other programs taken while it ran\n",
             res.blocks - keep_up.blocks_at_start);
