@@ -62,7 +62,8 @@ def bench_section(b, out_dir):
     h = b["host"]
     lines = [host_line(h, h.get("loadavg"), h.get("loadavg_after")) + f" Raw: `docs/bench/bench.json`, "
              f"{b['settings']['repeat']} interleaved rounds, {b['wall_seconds']:.0f} s in all.", "",
-             "Seconds per GiB, median (min-max), and the median's ratio to base pages (same size and phase).", ""]
+             "Seconds per GiB (three significant digits), median (min-max), and the median's ratio to base "
+             "pages (same size and phase).", ""]
     backings = ["base", "thp", "hugetlb-2M", "hugetlb-1G", "shim"]
     rows = {}
     for r in b["results"]:
@@ -83,8 +84,9 @@ def bench_section(b, out_dir):
                     cells.append("-")
                     continue
                 ratio = r.get("ratio_to_base")
-                cells.append(f"{fmt(r['seconds_per_gib']['median'])} ({fmt(r['seconds_per_gib']['min'])}-"
-                             f"{fmt(r['seconds_per_gib']['max'])})" + (f" {ratio:.2f}x" if ratio is not None else ""))
+                sp = r["seconds_per_gib"]
+                cells.append(f"{sp['median']:.3g} ({sp['min']:.3g}-{sp['max']:.3g})" +
+                             (f" {ratio:.2f}x" if ratio is not None else ""))
             lines.append(f"| {size_text(size)} | " + " | ".join(cells) + " |")
         lines.append("")
     for k, why in b.get("skipped", {}).items():
