@@ -113,6 +113,14 @@ def bench_section(b, out_dir):
     return "\n".join(lines) + "\n"
 
 
+def run_of(p, section):
+    """The run a section of peers.json came from: (host, reps, command)."""
+    r = (p.get("section_runs") or {}).get(section)
+    if r:
+        return r["host"], r["reps"], r["command"]
+    return p["host"], p["reps"], p["command"]
+
+
 def bars(path, title, groups, series, values, ylabel, log=False):
     """Grouped bars: groups on x, one bar per series; values[(group, series)]."""
     fig, ax = plt.subplots(figsize=(max(6, len(groups) * 1.6), 3.8))
@@ -135,9 +143,9 @@ def bars(path, title, groups, series, values, ylabel, log=False):
 def peers_section(p, out_dir):
     if not p or "large" not in p:
         return "No large-allocation data in `docs/bench/peers.json` yet: run `tools/peers/peers.py`.\n"
-    h = p["host"]
+    h, reps, command = run_of(p, "large")
     lines = [host_line(h, h.get("loadavg_start"), h.get("loadavg_end")) +
-             f" Raw: `docs/bench/peers.json` (`{p['command']}`), {p['reps']} interleaved rounds; "
+             f" {h.get('date')}. Raw: `docs/bench/peers.json` (`{command}`), {reps} interleaved rounds; "
              f"hugetlb pool {p.get('pool_pages')} pages (2 MiB) during the run.", "",
              "Seconds, median (min-max); ratio = median / glibc's median.", ""]
     allocs = list(next(iter(p["large"].values())).keys())
@@ -166,8 +174,10 @@ def peers_section(p, out_dir):
 def small_section(p, out_dir):
     if not p or "small" not in p:
         return "No small-allocation data in `docs/bench/peers.json` yet: run `tools/peers/peers.py`.\n"
-    lines = [f"Raw: `docs/bench/peers.json`, {p['reps']} interleaved rounds, same run and machine as the table "
-             "above. Seconds, median (min-max); ratio = median / glibc's median.", ""]
+    h, reps, command = run_of(p, "small")
+    lines = [host_line(h, h.get("loadavg_start"), h.get("loadavg_end")) +
+             f" {h.get('date')}. Raw: `docs/bench/peers.json` (`{command}`), {reps} interleaved rounds. "
+             "Seconds, median (min-max); ratio = median / glibc's median.", ""]
     allocs = list(next(iter(p["small"].values())).keys())
     lines.append("| workload | " + " | ".join(allocs) + " |")
     lines.append("| --- |" + " ---: |" * len(allocs))
@@ -212,7 +222,10 @@ def fragmented_section(p, out_dir):
     if "error" in f:
         return f"The fragmented run failed: `{f['error']}`\n"
     st = p.get("fragmented_state") or {}
-    lines = [f"Raw: `docs/bench/peers.json` (section `fragmented`), {p['reps']} interleaved rounds while "
+    h, reps, command = run_of(p, "fragmented")
+    lines = [host_line(h, h.get("loadavg_start"), h.get("loadavg_end")) +
+             f" {h.get('date')}. Raw: `docs/bench/peers.json` (section `fragmented`, `{command}`), {reps} "
+             "interleaved rounds while "
              f"`build/bin/fragment-memory --no-compaction` held one pinned page in each of {st.get('blocks')} "
              f"blocks ({st.get('free_2m_blocks_before')} free 2 MiB blocks before, {st.get('free_2m_blocks_after')} "
              "after, compaction off; see tools/fragment/fragment_memory.cpp). Seconds, median (min-max); "

@@ -238,8 +238,15 @@ def main():
         shutil.rmtree(ring_dir, ignore_errors=True)
         return
 
-    doc = {"schema": "hugeshim-peers/1", "host": host_info(), "reps": args.reps,
+    # A run of some sections updates those in an existing file and keeps the others; each
+    # section names the run it came from (section_runs).
+    doc = {}
+    if os.path.exists(args.out) and sections != {"large", "small", "programs", "callgrind", "fragmented"}:
+        with open(args.out) as f:
+            doc = json.load(f)
+    run = {"host": host_info(), "reps": args.reps,
            "command": "flock /tmp/hugeshim-pool.lock tools/peers/peers.py " + " ".join(sys.argv[1:])}
+    doc.update({"schema": "hugeshim-peers/1", "host": run["host"], "reps": args.reps, "command": run["command"]})
     pool = Pool()
     try:
         # 16 x 64 MiB at once plus headroom, for glibc hugetlb=2 and the shim's default ladder.
@@ -301,6 +308,8 @@ def main():
         if tty:
             print("\r\033[K", end="", file=sys.stderr)
     doc["host"]["loadavg_end"] = open("/proc/loadavg").read().strip()
+    for section in sections:
+        doc.setdefault("section_runs", {})[section] = run
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(doc, f, indent=1)
