@@ -21,7 +21,7 @@ constexpr const char* kFallbackNames[HUGESHIM_FALLBACK_COUNT] = {
     "none", "pool_empty", "size_below_page", "mmap_error", "mbind_failed", "not_in_ladder",
     "thp_disabled", "arena_full", "alignment", "cuda_flags", "register_failed",
     "populate_failed", "lock_failed", "file_unsuitable", "register_limit",
-    "register_refused"};
+    "register_refused", "thp_fragmented"};
 
 constexpr const char* kPageNames[HUGESHIM_PAGE_COUNT] = {"1G", "2M", "thp", "base"};
 

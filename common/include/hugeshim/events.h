@@ -60,7 +60,8 @@ enum hugeshim_fallback {
   HUGESHIM_FALLBACK_FILE_UNSUITABLE = 13,/* file map copy refused (written file, not regular) */
   HUGESHIM_FALLBACK_REGISTER_LIMIT = 14, /* larger than one registration may be (HUGESHIM_REGISTER_MAX) */
   HUGESHIM_FALLBACK_REGISTER_REFUSED = 15,/* cudaHostRegister refused outright (801: e.g. Confidential Computing) */
-  HUGESHIM_FALLBACK_COUNT = 16
+  HUGESHIM_FALLBACK_THP_FRAGMENTED = 16, /* THP skipped: recent THP faults failed or compacted at a loss (core/thp_health.h) */
+  HUGESHIM_FALLBACK_COUNT = 17
 };
 
 /* Page size classes, the index of per-page-size byte counts and histograms. */

@@ -30,6 +30,8 @@ const char* explain(uint32_t reason) {
     case HUGESHIM_FALLBACK_REGISTER_LIMIT: return "it is larger than HUGESHIM_REGISTER_MAX, so it was allocated natively";
     case HUGESHIM_FALLBACK_REGISTER_REFUSED:
       return "the CUDA runtime refuses every cudaHostRegister (cudaErrorNotSupported, e.g. a Confidential Computing guest), so it was allocated natively";
+    case HUGESHIM_FALLBACK_THP_FRAGMENTED:
+      return "recent THP faults fell back to base pages or cost more than base pages (fragmented memory), so base pages were used; THP is tried again later";
     default: return "see the reason code";
   }
 }

@@ -9,6 +9,7 @@
 #include "core/fallback.h"
 #include "core/region_cache.h"
 #include "core/region_table.h"
+#include "core/thp_health.h"
 #include "hugeshim/options.h"
 #include "os/backing.h"
 
@@ -80,6 +81,10 @@ LadderResult map_ladder(Region* r, size_t offset, size_t len) {
       any_huge_rung_applied = true;
       if (!backing_thp_usable()) {
         note_reason(&res, HUGESHIM_FALLBACK_THP_DISABLED, 0);
+        continue;
+      }
+      if (!thp_health_allows(left)) {
+        note_reason(&res, HUGESHIM_FALLBACK_THP_FRAGMENTED, 0);
         continue;
       }
       int advise_err = 0;
@@ -247,6 +252,9 @@ Region* region_allocate(const RegionRequest& req, Event* ev) {
   r->origin = req.origin;
   r->numa_node = req.numa_node;
   arena_unlock();
+  // A region the program faults in itself: the host's counters are the
+  // only THP evidence (sampled at most once a second).
+  if (!req.populate && o.ladder_has(Rung::thp)) thp_health_sample_vmstat();
 
   LadderResult lr = map_ladder(r, 0, mapped_need);
   r->mapped = lr.ok ? mapped_need : 0;
@@ -273,7 +281,9 @@ Region* region_allocate(const RegionRequest& req, Event* ev) {
     int err = backing_populate(base, mapped_need, o.prefault_threads);
     uint64_t t2 = now_ns();
     ev->phase_ns[HUGESHIM_PHASE_POPULATE] = t2 - t1;
-    t1 = t2;
+    if (!err && !r->page_bytes[HUGESHIM_PAGE_1G] && !r->page_bytes[HUGESHIM_PAGE_2M])
+      thp_health_after_populate(base, mapped_need, r->page_bytes[HUGESHIM_PAGE_THP], t2 - t1);
+    t1 = now_ns();
     if (err && ev->fallback == HUGESHIM_FALLBACK_NONE) {
       ev->fallback = HUGESHIM_FALLBACK_POPULATE_FAILED;
       ev->err = err;

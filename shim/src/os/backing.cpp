@@ -1,7 +1,9 @@
 #include "os/backing.h"
 
+#include <fcntl.h>
 #include <linux/mempolicy.h>
 #include <pthread.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -62,7 +64,107 @@ void* populate_worker(void* arg) {
   return nullptr;
 }
 
+// Calls on_line(line) for each line of a procfs file, NUL-terminated,
+// through a stack buffer (a line longer than it is skipped); on_line
+// returns false to stop. False when the file cannot be opened.
+template <typename F>
+bool for_each_line(const char* path, F on_line) {
+  int saved = errno;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    errno = saved;
+    return false;
+  }
+  char buf[8192];
+  size_t have = 0;
+  bool more = true;
+  while (more) {
+    ssize_t n = read(fd, buf + have, sizeof buf - 1 - have);
+    if (n <= 0) break;
+    have += static_cast<size_t>(n);
+    size_t pos = 0;
+    while (more) {
+      char* nl = static_cast<char*>(memchr(buf + pos, '\n', have - pos));
+      if (!nl) break;
+      *nl = 0;
+      more = on_line(buf + pos);
+      pos = static_cast<size_t>(nl - buf) + 1;
+    }
+    memmove(buf, buf + pos, have - pos);
+    have -= pos;
+    if (have == sizeof buf - 1) have = 0;
+  }
+  close(fd);
+  errno = saved;
+  return true;
+}
+
+uint64_t parse_hex(const char*& s) {
+  uint64_t v = 0;
+  for (;; ++s) {
+    char c = *s;
+    if (c >= '0' && c <= '9') v = v * 16 + static_cast<uint64_t>(c - '0');
+    else if (c >= 'a' && c <= 'f') v = v * 16 + static_cast<uint64_t>(c - 'a' + 10);
+    else return v;
+  }
+}
+
+// The number after `name` when line starts with it, else ~0.
+uint64_t field_value(const char* line, const char* name) {
+  size_t n = strlen(name);
+  if (strncmp(line, name, n) != 0) return ~0ull;
+  const char* s = line + n;
+  while (*s == ' ') ++s;
+  if (*s < '0' || *s > '9') return ~0ull;
+  uint64_t v = 0;
+  for (; *s >= '0' && *s <= '9'; ++s) v = v * 10 + static_cast<uint64_t>(*s - '0');
+  return v;
+}
+
 }  // namespace
+
+uint64_t backing_thp_bytes(uintptr_t addr, size_t len) {
+  uintptr_t p0 = addr, p1 = addr + len;
+  uintptr_t vma_start = 0, vma_end = 0;
+  uint64_t huge = 0;
+  for_each_line("/proc/self/smaps", [&](const char* line) {
+    // A VMA header starts with a lowercase hex digit, fields with a capital.
+    if ((*line >= '0' && *line <= '9') || (*line >= 'a' && *line <= 'f')) {
+      const char* s = line;
+      vma_start = parse_hex(s);
+      if (*s == '-') ++s;
+      vma_end = parse_hex(s);
+      return vma_start < p1;  // sorted by address: past the range, stop
+    }
+    uint64_t kb = field_value(line, "AnonHugePages:");
+    if (kb == ~0ull || kb == 0 || vma_end <= p0 || vma_start >= p1) return true;
+    uintptr_t lo = vma_start > p0 ? vma_start : p0, hi = vma_end < p1 ? vma_end : p1;
+    huge += static_cast<uint64_t>(static_cast<__uint128_t>(kb << 10) * (hi - lo) / (vma_end - vma_start));
+    return true;
+  });
+  return huge;
+}
+
+bool backing_thp_vmstat(uint64_t* thp_fault_alloc, uint64_t* thp_fault_fallback, uint64_t* compact_stall,
+                        uint64_t* compact_fail) {
+  int found = 0;
+  bool opened = for_each_line("/proc/vmstat", [&](const char* line) {
+    struct Field {
+      const char* name;
+      uint64_t* out;
+    } fields[] = {{"thp_fault_alloc ", thp_fault_alloc},
+                  {"thp_fault_fallback ", thp_fault_fallback},
+                  {"compact_stall ", compact_stall},
+                  {"compact_fail ", compact_fail}};
+    for (const Field& f : fields)
+      if (uint64_t v = field_value(line, f.name); v != ~0ull) {
+        *f.out = v;
+        ++found;
+      }
+    return found < 4;
+  });
+  return opened && found == 4;
+}
 
 void backing_init() {
   char buf[128];

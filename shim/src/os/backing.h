@@ -64,6 +64,16 @@ int32_t backing_node_of(uintptr_t addr);
 // (free - reserved), from sysfs; 0 when that size does not exist.
 size_t backing_hugetlb_available(size_t page_size);
 
+// Bytes of [addr, addr + len) backed by transparent huge pages: the
+// AnonHugePages of the VMAs overlapping it in /proc/self/smaps, prorated by
+// overlap. 0 when smaps cannot be read. Never allocates.
+uint64_t backing_thp_bytes(uintptr_t addr, size_t len);
+
+// The host's THP fault and direct compaction counters from /proc/vmstat;
+// false when they cannot be read.
+bool backing_thp_vmstat(uint64_t* thp_fault_alloc, uint64_t* thp_fault_fallback, uint64_t* compact_stall,
+                        uint64_t* compact_fail);
+
 // Whether THP can serve madvised memory ("always" or "madvise"); read at load.
 bool backing_thp_usable();
 void backing_init();
