@@ -20,15 +20,16 @@ constexpr const char* kUsage =
     "\n"
     "  run [-o FILE] [--force|--append] -- CMD...\n"
     "                            run CMD with the shim preloaded, record its rings, print a summary\n"
-    "  record [-o FILE] [--duration S] [--dir DIR]\n"
-    "                            drain a ring directory into a SQLite file until stopped\n"
+    "  record [-o FILE] [--duration S] [--dir DIR]... [--root ROOT]\n"
+    "                            drain ring directories into a SQLite file until stopped\n"
     "  report [FILE] [--format text|json|csv]\n"
     "                            per process and API: counts, bytes, page sizes, latencies, fallbacks\n"
     "  config [--format text|json]\n"
     "                            the HUGESHIM_* options with their effective values\n"
     "  <name> ...                runs hugeshim-<name> from the directory of this executable\n"
     "\n"
-    "'hugeshim <command> --help' describes a command's options.\n";
+    "'hugeshim <command> --help' describes a command's options; 'hugeshim --version' prints\n"
+    "the version and the git commit it was built from.\n";
 
 }  // namespace
 
@@ -37,6 +38,10 @@ int main(int argc, char** argv) {
   if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
     std::cout << kUsage;
     return argc < 2 ? 1 : 0;
+  }
+  if (!strcmp(argv[1], "--version")) {
+    std::cout << "hugeshim " HUGESHIM_VERSION " (git " HUGESHIM_GIT_COMMIT ")\n";
+    return 0;
   }
   const std::string command = argv[1];
   // Whatever the command: segments of dead processes that nothing needs go

@@ -11,6 +11,7 @@
 #include <ostream>
 #include <set>
 #include <string>
+#include <sys/types.h>
 #include <vector>
 
 #include "process_probe.h"
@@ -29,8 +30,9 @@ struct RecorderStats {
 
 class Recorder {
  public:
-  // Refuses (throws) a directory that is not ours. `messages` gets one line
-  // per rejected segment.
+  // Refuses (throws) a directory that is not ours; root may read any user's,
+  // and then takes only that user's segments. `messages` gets one line per
+  // rejected segment.
   Recorder(Store& store, std::string dir, std::ostream& messages);
   ~Recorder();
 
@@ -51,6 +53,7 @@ class Recorder {
   Store& store_;
   std::string dir_;
   int dir_fd_ = -1;
+  uid_t owner_ = 0;  // of the directory: every segment taken is the owner's
   std::ostream& messages_;
   std::map<std::string, std::unique_ptr<Tracked>> tracked_;
   std::set<std::string> refused_;  // names already reported
