@@ -94,7 +94,7 @@ set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_STRIP_FILES ON)
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "huge pages for the large host allocations of unmodified programs")
-set(CPACK_PACKAGE_DESCRIPTION "An LD_PRELOAD library (libhugeshim.so) that places the large malloc,\n mmap and CUDA pinned host allocations of an unmodified program on huge pages\n and records what each one cost, the hugeshim collector that drains those\n records into SQLite and reports on them, and hugeshim doctor, which audits\n and prepares a host (THP, hugetlb pools per NUMA node) for GPU serving.")
+set(CPACK_PACKAGE_DESCRIPTION "An LD_PRELOAD library (libhugeshim.so) that places the large malloc,\nmmap and CUDA pinned host allocations of an unmodified program on huge pages\nand records what each one cost, the hugeshim collector that drains those\nrecords into SQLite and reports on them, and hugeshim doctor, which audits\nand prepares a host (THP, hugetlb pools per NUMA node) for GPU serving.")
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_MAINTAINER "hugeshim maintainers <maintainers@hugeshim.invalid>")
 set(CPACK_DEBIAN_PACKAGE_SECTION utils)
@@ -103,6 +103,9 @@ set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 # glibc, libstdc++/libgcc for the CLI, libsqlite3. CUDA is looked up at run
 # time (dlopen) and stays optional; the shim itself needs only glibc.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+# The shlibs file for packages built against libhugeshim.so.0. CPack then
+# adds a postinst/postrm running ldconfig; lintian wants the ldconfig
+# trigger as well (debian/triggers) and warns about the scripts.
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA ${packaging_dir}/debian/conffiles ${packaging_dir}/debian/triggers)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
