@@ -36,15 +36,25 @@ class Recorders {
     rescan_root();
   }
 
-  // New per-UID directories under the root; each problem is told once.
+  // New per-UID directories under the root; each problem is told once. A
+  // root that cannot be read at the start is an error; later (removed
+  // while recording) it is reported and what is attached keeps draining.
   void rescan_root() {
     if (root_.empty()) return;
     std::vector<std::string> skipped;
-    for (const RingRootDirectory& d : ring_root_directories(root_, &skipped))
+    std::vector<RingRootDirectory> found;
+    try {
+      found = ring_root_directories(root_, &skipped);
+    } catch (const std::runtime_error& e) {
+      if (!scanned_) throw;
+      if (told_.insert(e.what()).second) std::cerr << "hugeshim record: " << e.what() << "\n";
+    }
+    scanned_ = true;
+    for (const RingRootDirectory& d : found)
       if ((geteuid() == 0 || d.uid == geteuid()) && !opened_.count(d.path)) {
         opened_.insert(d.path);
         try {
-          add(d.path);
+          add(d.path, d.uid);
         } catch (const std::runtime_error& e) {
           std::cerr << "hugeshim record: skipping " << d.path << ": " << e.what() << "\n";
         }
@@ -56,14 +66,15 @@ class Recorders {
   std::vector<std::unique_ptr<Recorder>>& all() { return recorders_; }
 
  private:
-  void add(const std::string& dir) {
-    recorders_.push_back(std::make_unique<Recorder>(store_, dir, std::cerr));
+  void add(const std::string& dir, uid_t owner = geteuid()) {
+    recorders_.push_back(std::make_unique<Recorder>(store_, dir, std::cerr, owner));
     opened_.insert(dir);
   }
   Store& store_;
   std::string root_;
   std::vector<std::unique_ptr<Recorder>> recorders_;
   std::set<std::string> opened_, told_;
+  bool scanned_ = false;
 };
 
 // drain_while (drain_loop.h) over several recorders, with the same cadence.

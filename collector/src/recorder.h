@@ -12,6 +12,7 @@
 #include <set>
 #include <string>
 #include <sys/types.h>
+#include <unistd.h>
 #include <vector>
 
 #include "process_probe.h"
@@ -30,10 +31,11 @@ struct RecorderStats {
 
 class Recorder {
  public:
-  // Refuses (throws) a directory that is not ours; root may read any user's,
-  // and then takes only that user's segments. `messages` gets one line per
-  // rejected segment.
-  Recorder(Store& store, std::string dir, std::ostream& messages);
+  // Reads `dir`, which must be owned by `owner`, and takes only that uid's
+  // segments; throws otherwise. Only root may name another uid (a shared
+  // ring root's per-UID directories, ring_root.h). `messages` gets one line
+  // per rejected segment.
+  Recorder(Store& store, std::string dir, std::ostream& messages, uid_t owner = geteuid());
   ~Recorder();
 
   // Looks for new segments in the directory.
@@ -53,7 +55,7 @@ class Recorder {
   Store& store_;
   std::string dir_;
   int dir_fd_ = -1;
-  uid_t owner_ = 0;  // of the directory: every segment taken is the owner's
+  uid_t owner_;  // of the directory and of every segment taken
   std::ostream& messages_;
   std::map<std::string, std::unique_ptr<Tracked>> tracked_;
   std::set<std::string> refused_;  // names already reported
