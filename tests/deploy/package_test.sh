@@ -28,7 +28,7 @@ chmod 755 "$work"
 installed=0
 cleanup() {
   if ((installed)); then
-    DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq hugeshim >/dev/null 2>&1 ||
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=120 purge -y -qq hugeshim >/dev/null 2>&1 ||
       echo "FAIL: could not purge hugeshim" >&2
     if dpkg-query -W -f='${Status}' hugeshim 2>/dev/null | grep -q "ok installed"; then
       echo "FAIL: hugeshim is still installed" >&2
@@ -65,7 +65,7 @@ fi
 
 step "apt-get install $deb"
 installed=1
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$deb" >"$work/apt.log" 2>&1 || {
+DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=120 install -y -qq --no-install-recommends "$deb" >"$work/apt.log" 2>&1 || {
   cat "$work/apt.log"
   echo "FAIL: apt-get install"
   exit 1
