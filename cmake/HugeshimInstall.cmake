@@ -1,7 +1,8 @@
 # The installed layout (`cmake --install`) and the Debian package (CPack).
 #
 #   bin/            hugeshim, its subcommand executables hugeshim-<cmd> (git-style
-#                   dispatch looks next to hugeshim) and hugeshim-node
+#                   dispatch looks next to hugeshim): hugeshim-doctor, hugeshim-node.
+#                   The benchmark and demo programs (tools/) stay in the build tree.
 #   lib/            libhugeshim.so.<major> (soname), .so.<version>, and the
 #                   libhugeshim.so link that LD_PRELOAD lines and `hugeshim run` name
 #   include/hugeshim/  the ring ABI (ring.h, events.h): C, no other dependency
@@ -51,6 +52,7 @@ install(FILES ${CMAKE_BINARY_DIR}/cmake/hugeshimConfig.cmake ${CMAKE_BINARY_DIR}
 find_program(HELP2MAN help2man)
 if(HELP2MAN)
   set(man_pages hugeshim hugeshim-doctor hugeshim-node)
+  # The subcommands built into `hugeshim` (collector/src/cmd_<name>.cpp).
   foreach(cmd run record report config)
     list(APPEND man_pages hugeshim-${cmd})
   endforeach()
