@@ -122,12 +122,14 @@ int cmd_record(int argc, char** argv) {
   app.add_option("--duration", duration, "stop after S seconds (0: until SIGINT/SIGTERM)")->check(CLI::NonNegativeNumber);
   CLI11_PARSE(app, argc, argv);
   if (dirs.empty() && root.empty()) dirs.push_back(default_ring_dir());
+  // First, so that a stop asked for while the store and the directories
+  // are being opened ends the recording cleanly too.
+  signal(SIGINT, request_stop);
+  signal(SIGTERM, request_stop);
 
   Store store(output, /*replace=*/false);
   // Opened before anything runs: a bad directory or root is an error now.
   Recorders recorders(store, dirs, root);
-  signal(SIGINT, request_stop);
-  signal(SIGTERM, request_stop);
   const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(duration);
   auto keep_going = [&] { return !g_stop && (duration <= 0 || std::chrono::steady_clock::now() < end); };
   // An empty root is valid: users' directories appear as they start.
