@@ -20,6 +20,9 @@ packages=(
   # Packaging and deployment checks: lintian on the .deb, yamllint on the
   # manifests, systemd-analyze on the units.
   lintian yamllint python3-yaml systemd
+  # Man pages from the commands' --help; CPack's dependency detection
+  # (dpkg-shlibdeps, file) for the .deb.
+  help2man dpkg-dev file
   # Peers and plots for the benchmarks.
   libmimalloc2.0 libjemalloc2 python3-matplotlib valgrind
 )

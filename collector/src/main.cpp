@@ -20,8 +20,8 @@ constexpr const char* kUsage =
     "\n"
     "  run [-o FILE] [--force|--append] -- CMD...\n"
     "                            run CMD with the shim preloaded, record its rings, print a summary\n"
-    "  record [-o FILE] [--duration S] [--dir DIR]\n"
-    "                            drain a ring directory into a SQLite file until stopped\n"
+    "  record [-o FILE] [--duration S] [--dir DIR]... [--root ROOT]\n"
+    "                            drain ring directories into a SQLite file until stopped\n"
     "  report [FILE] [--format text|json|csv|html] [-o OUT]\n"
     "                            per process and API: counts, bytes, page sizes, latencies, fallbacks\n"
     "  export --format prometheus|perfetto -o FILE [RECORDING] [--dir DIR]...\n"
@@ -35,7 +35,8 @@ constexpr const char* kUsage =
     "                            the HUGESHIM_* options with their effective values\n"
     "  <name> ...                runs hugeshim-<name> from the directory of this executable\n"
     "\n"
-    "'hugeshim <command> --help' describes a command's options.\n";
+    "'hugeshim <command> --help' describes a command's options; 'hugeshim --version' prints\n"
+    "the version and the git commit it was built from.\n";
 
 }  // namespace
 
@@ -44,6 +45,10 @@ int main(int argc, char** argv) {
   if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
     std::cout << kUsage;
     return argc < 2 ? 1 : 0;
+  }
+  if (!strcmp(argv[1], "--version")) {
+    std::cout << "hugeshim " HUGESHIM_VERSION " (git " HUGESHIM_GIT_COMMIT ")\n";
+    return 0;
   }
   const std::string command = argv[1];
   // Whatever the command: segments of dead processes that nothing needs go

@@ -44,15 +44,18 @@ std::string default_ring_dir() {
   return g_options.ring_dir;
 }
 
-Recorder::Recorder(Store& store, std::string dir, std::ostream& messages)
-    : store_(store), dir_(std::move(dir)), messages_(messages) {
+Recorder::Recorder(Store& store, std::string dir, std::ostream& messages, uid_t owner)
+    : store_(store), dir_(std::move(dir)), owner_(owner), messages_(messages) {
+  if (owner_ != geteuid() && geteuid() != 0)
+    throw std::runtime_error("reading the rings of uid " + std::to_string(owner_) + " needs root");
   dir_fd_ = open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (dir_fd_ < 0) throw std::runtime_error("cannot open ring directory " + dir_ + ": " + strerror(errno));
   struct stat st;
-  if (fstat(dir_fd_, &st) != 0 || st.st_uid != geteuid()) {
+  if (fstat(dir_fd_, &st) != 0 || st.st_uid != owner_) {
     close(dir_fd_);
-    throw std::runtime_error("ring directory " + dir_ + " belongs to uid " + std::to_string(st.st_uid) +
-                             ", not to us (" + std::to_string(geteuid()) + "): refused");
+    throw std::runtime_error("ring directory " + dir_ + " belongs to uid " + std::to_string(st.st_uid) + ", not to " +
+                             (owner_ == geteuid() ? "us (" + std::to_string(owner_) + ")" : "uid " + std::to_string(owner_)) +
+                             ": refused");
   }
 }
 
@@ -79,7 +82,7 @@ void Recorder::discover() {
   for (const std::string& name : names) {
     std::optional<Segment> segment;
     std::string why;
-    switch (Segment::open(dir_fd_, name, &segment, &why)) {
+    switch (Segment::open(dir_fd_, name, &segment, &why, owner_)) {
       case Segment::OpenResult::pending:
         break;  // not ready or drained by another collector: look again later
       case Segment::OpenResult::rejected:

@@ -11,6 +11,8 @@
 #include <ostream>
 #include <set>
 #include <string>
+#include <sys/types.h>
+#include <unistd.h>
 #include <vector>
 
 #include "process_probe.h"
@@ -29,9 +31,11 @@ struct RecorderStats {
 
 class Recorder {
  public:
-  // Refuses (throws) a directory that is not ours. `messages` gets one line
+  // Reads `dir`, which must be owned by `owner`, and takes only that uid's
+  // segments; throws otherwise. Only root may name another uid (a shared
+  // ring root's per-UID directories, ring_root.h). `messages` gets one line
   // per rejected segment.
-  Recorder(Store& store, std::string dir, std::ostream& messages);
+  Recorder(Store& store, std::string dir, std::ostream& messages, uid_t owner = geteuid());
   ~Recorder();
 
   // Looks for new segments in the directory.
@@ -51,6 +55,7 @@ class Recorder {
   Store& store_;
   std::string dir_;
   int dir_fd_ = -1;
+  uid_t owner_;  // of the directory and of every segment taken
   std::ostream& messages_;
   std::map<std::string, std::unique_ptr<Tracked>> tracked_;
   std::set<std::string> refused_;  // names already reported

@@ -196,7 +196,7 @@ uint64_t RingView::backlog() const {
 }
 
 Segment::OpenResult Segment::open(int dir_fd, const std::string& name, std::optional<Segment>* out,
-                                  std::string* why) {
+                                  std::string* why, uid_t owner) {
   int fd = openat(dir_fd, name.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     *why = std::string("cannot open: ") + strerror(errno);
@@ -210,9 +210,9 @@ Segment::OpenResult Segment::open(int dir_fd, const std::string& name, std::opti
   struct stat st;
   if (fstat(fd, &st) != 0) return give_up(OpenResult::rejected, std::string("cannot stat: ") + strerror(errno));
   if (!S_ISREG(st.st_mode)) return give_up(OpenResult::rejected, "not a regular file");
-  if (st.st_uid != geteuid())
-    return give_up(OpenResult::rejected, "owned by uid " + std::to_string(st.st_uid) +
-                                             ", not ours (" + std::to_string(geteuid()) + "): refused");
+  if (st.st_uid != owner)
+    return give_up(OpenResult::rejected, "owned by uid " + std::to_string(st.st_uid) + ", not by " +
+                                             std::to_string(owner) + ": refused");
   if (st.st_size == 0) return give_up(OpenResult::pending, "segment not sized yet");
   // One consumer per segment: a second collector on the same directory
   // leaves alone what another one drains. The lock lives as long as fd.

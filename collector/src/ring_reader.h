@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <sys/types.h>
+#include <unistd.h>
 #include <utility>
 #include <vector>
 
@@ -97,8 +99,9 @@ class RingView {
 };
 
 // A segment file, opened and mapped read-write (the consumer writes slot
-// sequence numbers and its position). Refuses files of another user,
-// symlinks and non-regular files, and takes an exclusive flock so that two
+// sequence numbers and its position). Refuses files not owned by `owner`
+// (by default the caller; a root collector passes the owner of the ring
+// directory it reads), symlinks and non-regular files, and takes an exclusive flock so that two
 // collectors never drain one segment. Every access to the mapping runs under
 // the SIGBUS guard: if the file shrinks under us the call returns false
 // instead of killing the collector, and the caller drops the segment.
@@ -106,7 +109,7 @@ class Segment {
  public:
   enum class OpenResult { ok, pending, rejected };
   static OpenResult open(int dir_fd, const std::string& name, std::optional<Segment>* out,
-                         std::string* why);
+                         std::string* why, uid_t owner = geteuid());
   Segment(Segment&& other) noexcept;
   Segment& operator=(Segment&&) = delete;
   ~Segment();

@@ -211,6 +211,19 @@ const Row kRows[] = {
      [](const char* v, Options& o) {
        if (v[0] != '/' || strlen(v) >= 200) return false;
        snprintf(o.ring_dir, sizeof o.ring_dir, "%s", v);
+       o.ring_dir_explicit = true;
+       return true;
+     }},
+    {{"HUGESHIM_RING_ROOT", "off", "off or absolute path, < 180 bytes",
+      "shared ring root (e.g. /run/hugeshim): rings go to ROOT/<uid>, made 0700 by its owner; "
+      "HUGESHIM_RING_DIR wins when set"},
+     [](const char* v, Options& o) {
+       if (!strcmp(v, "off")) {
+         o.ring_root[0] = 0;
+         return true;
+       }
+       if (v[0] != '/' || strlen(v) >= 180) return false;
+       snprintf(o.ring_root, sizeof o.ring_root, "%s", v);
        return true;
      }},
     {{"HUGESHIM_RING_SLOTS", "16384", "power of two, 64..16777216", "records per ring"},
@@ -236,6 +249,18 @@ void apply_defaults(Options& o) {
   }
   snprintf(o.ring_dir, sizeof o.ring_dir, "/dev/shm/hugeshim-%u", static_cast<unsigned>(getuid()));
   o.pages_explicit = false;  // the default ladder is not the operator's choice
+  o.ring_dir_explicit = false;
+}
+
+// A shared root names the ring directory unless HUGESHIM_RING_DIR does. The
+// effective uid: the directory's owner must be the process's euid.
+void resolve_ring_root(Options& o) {
+  if (!o.ring_root[0]) return;
+  if (o.ring_dir_explicit) {
+    o.ring_root[0] = 0;
+    return;
+  }
+  snprintf(o.ring_dir, sizeof o.ring_dir, "%s/%u", o.ring_root, static_cast<unsigned>(geteuid()));
 }
 
 }  // namespace
@@ -294,6 +319,7 @@ void options_load() {
                 row.info.default_value);
     }
   }
+  resolve_ring_root(o);
   if (o.prefault_threads == 0) {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     o.prefault_threads = cpus < 1 ? 1 : cpus > 8 ? 8 : static_cast<unsigned>(cpus);
@@ -346,6 +372,7 @@ void option_effective_value(size_t index, char* buf, size_t len) {
   else if (!strcmp(name, "HUGESHIM_FILE_MIN")) size(o.file_min);
   else if (!strcmp(name, "HUGESHIM_ON_FALLBACK")) put("%s", kFallbackNames[static_cast<int>(o.on_fallback)]);
   else if (!strcmp(name, "HUGESHIM_RING_DIR")) put("%s", o.ring_dir);
+  else if (!strcmp(name, "HUGESHIM_RING_ROOT")) put("%s", o.ring_root[0] ? o.ring_root : "off");
   else if (!strcmp(name, "HUGESHIM_RING_SLOTS")) put("%u", o.ring_slots);
   else if (!strcmp(name, "HUGESHIM_RING")) put("%s", o.ring ? "on" : "off");
   else if (!strcmp(name, "HUGESHIM_LOG")) put("%s", kLogNames[static_cast<int>(o.log)]);

@@ -169,6 +169,8 @@ BOOST_AUTO_TEST_CASE(good_values_of_every_row_apply) {
       {"HUGESHIM_ON_FALLBACK", "FAIL", "fail"},
       {"HUGESHIM_RING_DIR", "/tmp/rings", "/tmp/rings"},
       {"HUGESHIM_RING_DIR", long_dir, long_dir},
+      {"HUGESHIM_RING_ROOT", "/run/hugeshim", "/run/hugeshim"},
+      {"HUGESHIM_RING_ROOT", "off", "off"},
       {"HUGESHIM_RING_SLOTS", "64", "64"},
       {"HUGESHIM_RING_SLOTS", "16777216", "16777216"},
       {"HUGESHIM_RING", "off", "off"},
@@ -212,6 +214,7 @@ const std::map<std::string, std::vector<std::string>>& bad_values() {
       {"HUGESHIM_FILE_MIN", {"", "2097151", "1M"}},
       {"HUGESHIM_ON_FALLBACK", {"", "deny"}},
       {"HUGESHIM_RING_DIR", {"", "relative/dir", "/" + std::string(199, 'd')}},
+      {"HUGESHIM_RING_ROOT", {"", "run/hugeshim", "OFF ", "/" + std::string(179, 'r')}},
       {"HUGESHIM_RING_SLOTS", {"", "32", "0", "100", "33554432", "4294967296"}},
       {"HUGESHIM_RING", {"", "maybe"}},
       {"HUGESHIM_LOG", {"", "verbose", "3"}},
@@ -246,6 +249,31 @@ BOOST_AUTO_TEST_CASE(bad_values_of_every_row_keep_the_default_with_one_line) {
   BOOST_TEST(lines(load_capturing_stderr()) == 1u);
   BOOST_TEST(g_options.ladder_len == 3);
   BOOST_TEST(!g_options.pages_explicit);
+}
+
+// A shared ring root names the ring directory, ROOT/<euid>, unless
+// HUGESHIM_RING_DIR names it; then the root is off.
+BOOST_AUTO_TEST_CASE(ring_root_names_the_ring_dir_unless_ring_dir_is_set) {
+  {
+    Env env;
+    env.set("HUGESHIM_RING_ROOT", "/run/hugeshim");
+    BOOST_TEST(load_capturing_stderr().empty());
+    BOOST_TEST(effective("HUGESHIM_RING_DIR") == "/run/hugeshim/" + std::to_string(geteuid()));
+    BOOST_TEST(effective("HUGESHIM_RING_ROOT") == "/run/hugeshim");
+  }
+  {
+    Env env;
+    env.set("HUGESHIM_RING_ROOT", "/run/hugeshim").set("HUGESHIM_RING_DIR", "/tmp/rings");
+    BOOST_TEST(load_capturing_stderr().empty());
+    BOOST_TEST(effective("HUGESHIM_RING_DIR") == "/tmp/rings");
+    BOOST_TEST(effective("HUGESHIM_RING_ROOT") == "off");
+  }
+  {
+    Env env;
+    env.set("HUGESHIM_RING_ROOT", "/run/hugeshim").set("HUGESHIM_RING_DIR", "relative");
+    BOOST_TEST(lines(load_capturing_stderr()) == 1u);  // a bad directory: the root applies
+    BOOST_TEST(effective("HUGESHIM_RING_DIR") == "/run/hugeshim/" + std::to_string(geteuid()));
+  }
 }
 
 BOOST_AUTO_TEST_CASE(bad_rows_do_not_disturb_good_ones_in_the_same_environment) {

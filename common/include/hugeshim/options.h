@@ -43,6 +43,12 @@ struct Options {
   size_t file_min = 0;
   OnFallback on_fallback = OnFallback::allow;
   char ring_dir[256] = {};
+  // HUGESHIM_RING_ROOT, a shared root: when set (and HUGESHIM_RING_DIR is
+  // not), ring_dir is ring_root/<euid>, created 0700 by its owner and opened
+  // without following symlinks (telemetry/ring_segment.cpp). Empty: off, and
+  // always empty when HUGESHIM_RING_DIR names the directory itself.
+  char ring_root[180] = {};
+  bool ring_dir_explicit = false;  // HUGESHIM_RING_DIR was set (validly)
   uint32_t ring_slots = 0;
   bool ring = true;
   LogLevel log = LogLevel::warn;

@@ -39,9 +39,54 @@ uint64_t self_start_ticks() {
   return ticks;
 }
 
+// The per-UID directory under a shared root (HUGESHIM_RING_ROOT), opened
+// relative to the root so no path is looked up twice. The root must be a
+// directory, not a symlink, owned by root or by us, and sticky when others
+// may write to it (as /tmp): then only we can rename or remove what we
+// create there. Ours is created 0700 and must be a directory (never a
+// symlink), owned by our euid and closed to everyone else.
+int open_ring_dir_in_root(const char* root) {
+  int root_fd = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (root_fd < 0) {
+    log_at(LogLevel::warn, "telemetry off: cannot open ring root %s: %s", root, strerror(errno));
+    return -1;
+  }
+  struct stat st;
+  if (fstat(root_fd, &st) != 0 || (st.st_uid != 0 && st.st_uid != geteuid()) ||
+      ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))) {
+    log_at(LogLevel::warn, "telemetry off: ring root %s must be owned by root or uid %u and sticky when others may write to it",
+           root, static_cast<unsigned>(geteuid()));
+    close(root_fd);
+    return -1;
+  }
+  char name[16];
+  snprintf(name, sizeof name, "%u", static_cast<unsigned>(geteuid()));
+  if (mkdirat(root_fd, name, 0700) != 0 && errno != EEXIST) {
+    log_at(LogLevel::warn, "telemetry off: cannot create ring directory %s/%s: %s", root, name, strerror(errno));
+    close(root_fd);
+    return -1;
+  }
+  int fd = openat(root_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  const int open_errno = errno;
+  close(root_fd);
+  if (fd < 0) {
+    log_at(LogLevel::warn, "telemetry off: cannot open ring directory %s/%s: %s", root, name, strerror(open_errno));
+    return -1;
+  }
+  if (fstat(fd, &st) != 0 || st.st_uid != geteuid() || (st.st_mode & 077)) {
+    log_at(LogLevel::warn, "telemetry off: ring directory %s/%s must be owned by uid %s with mode 0700", root, name, name);
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 // Opens the ring directory, creating it 0700 when missing. Refuses a
-// symlink, a non-directory, or a directory owned by another user.
+// symlink, a non-directory, or a directory owned by another user. The
+// directory of a shared root (the one options derived from it) gets the
+// stricter checks above.
 int open_ring_dir(const char* dir) {
+  if (g_options.ring_root[0] && !strcmp(dir, g_options.ring_dir)) return open_ring_dir_in_root(g_options.ring_root);
   if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
     log_at(LogLevel::warn, "telemetry off: cannot create ring directory %s: %s", dir, strerror(errno));
     return -1;
