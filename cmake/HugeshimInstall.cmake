@@ -1,7 +1,8 @@
 # The installed layout (`cmake --install`) and the Debian package (CPack).
 #
 #   bin/            hugeshim, its subcommand executables hugeshim-<cmd> (git-style
-#                   dispatch looks next to hugeshim): hugeshim-doctor, hugeshim-node.
+#                   dispatch looks next to hugeshim): hugeshim-doctor, hugeshim-node,
+#                   hugeshim-bench.
 #                   The benchmark and demo programs (tools/) stay in the build tree.
 #   lib/            libhugeshim.so.<major> (soname), .so.<version>, and the
 #                   libhugeshim.so link that LD_PRELOAD lines and `hugeshim run` name
@@ -24,7 +25,7 @@ set(deploy_dir ${PROJECT_SOURCE_DIR}/deploy)
 set(packaging_dir ${PROJECT_SOURCE_DIR}/packaging)
 
 install(TARGETS hugeshim LIBRARY DESTINATION lib)
-install(TARGETS hugeshim_cli hugeshim-doctor RUNTIME DESTINATION bin)
+install(TARGETS hugeshim_cli hugeshim-doctor hugeshim-bench RUNTIME DESTINATION bin)
 install(PROGRAMS ${deploy_dir}/node/hugeshim-node DESTINATION bin)
 # The built tree mirrors the installed one: `hugeshim node` from build/bin.
 configure_file(${deploy_dir}/node/hugeshim-node ${CMAKE_RUNTIME_OUTPUT_DIRECTORY}/hugeshim-node COPYONLY)
@@ -51,9 +52,9 @@ install(FILES ${CMAKE_BINARY_DIR}/cmake/hugeshimConfig.cmake ${CMAKE_BINARY_DIR}
 # a one-line wrapper named hugeshim-<cmd>, so each page has its own title.
 find_program(HELP2MAN help2man)
 if(HELP2MAN)
-  set(man_pages hugeshim hugeshim-doctor hugeshim-node)
+  set(man_pages hugeshim hugeshim-doctor hugeshim-node hugeshim-bench)
   # The subcommands built into `hugeshim` (collector/src/cmd_<name>.cpp).
-  foreach(cmd run record report config)
+  foreach(cmd run record report export serve top config)
     list(APPEND man_pages hugeshim-${cmd})
   endforeach()
   set(man_outputs)
@@ -62,7 +63,7 @@ if(HELP2MAN)
     add_custom_command(OUTPUT ${out}
       COMMAND ${CMAKE_CURRENT_LIST_DIR}/man-page.sh ${HELP2MAN} ${CMAKE_RUNTIME_OUTPUT_DIRECTORY}
               ${page} ${PROJECT_VERSION} ${out}
-      DEPENDS hugeshim_cli hugeshim-doctor ${deploy_dir}/node/hugeshim-node ${CMAKE_CURRENT_LIST_DIR}/man-page.sh
+      DEPENDS hugeshim_cli hugeshim-doctor hugeshim-bench ${deploy_dir}/node/hugeshim-node ${CMAKE_CURRENT_LIST_DIR}/man-page.sh
       COMMENT "Man page ${page}.1" VERBATIM)
     list(APPEND man_outputs ${out})
   endforeach()

@@ -22,8 +22,8 @@
 namespace hugeshim::collector {
 namespace {
 
-int export_prometheus(std::vector<std::string> dirs, const std::string& output) {
-  RingMetricsSource source(metrics_ring_dirs(std::move(dirs)), std::cerr);
+int export_prometheus(std::vector<std::string> dirs, const std::vector<std::string>& roots, const std::string& output) {
+  RingMetricsSource source(metrics_ring_dirs(std::move(dirs), roots), std::cerr, roots);
   MetricsSnapshot snapshot = source.scrape();
   snapshot.host = read_host_memory();
   const std::string text = render_prometheus(snapshot);
@@ -45,7 +45,7 @@ int cmd_export(int argc, char** argv) {
   std::string format;
   std::string output;
   std::string file = "hugeshim.db";
-  std::vector<std::string> dirs;
+  std::vector<std::string> dirs, roots;
   app.add_option("--format", format,
                  "prometheus: the metrics of `hugeshim serve`, for node_exporter's textfile collector; "
                  "perfetto: a recording as Chrome trace-event JSON (ui.perfetto.dev, chrome://tracing)")
@@ -54,9 +54,11 @@ int cmd_export(int argc, char** argv) {
   app.add_option("-o,--output", output, "file to write (replaced atomically; '-': standard output)")->required();
   app.add_option("file", file, "perfetto: SQLite file written by run or record")->capture_default_str();
   app.add_option("--dir", dirs,
-                 "prometheus: ring directory, repeatable (default: HUGESHIM_RING_DIR or /dev/shm/hugeshim-UID)");
+                 "prometheus: ring directory, repeatable (default, without --root: HUGESHIM_RING_DIR or "
+                 "/dev/shm/hugeshim-UID)");
+  app.add_option("--root", roots, "prometheus: shared ring root (HUGESHIM_RING_ROOT), repeatable: its per-UID directories");
   CLI11_PARSE(app, argc, argv);
-  if (format == "prometheus") return export_prometheus(std::move(dirs), output);
+  if (format == "prometheus") return export_prometheus(std::move(dirs), roots, output);
   if (format == "perfetto") return export_perfetto(file, output);
   throw std::logic_error("format " + format + " accepted but not handled");
 }

@@ -69,14 +69,16 @@ void probe_bind(const ListenAddress& a) {
 int cmd_serve(int argc, char** argv) {
   CLI::App app("Serve Prometheus metrics of the processes writing rings", "hugeshim serve");
   std::string listen = "127.0.0.1:9464";
-  std::vector<std::string> dirs;
+  std::vector<std::string> dirs, roots;
   app.add_option("--listen", listen, "ADDR:PORT to serve /metrics on (port 0: any free port, printed)")->capture_default_str();
-  app.add_option("--dir", dirs, "ring directory, repeatable (default: HUGESHIM_RING_DIR or /dev/shm/hugeshim-UID)");
+  app.add_option("--dir", dirs, "ring directory, repeatable (default, without --root: HUGESHIM_RING_DIR or /dev/shm/hugeshim-UID)");
+  app.add_option("--root", roots,
+                 "shared ring root (HUGESHIM_RING_ROOT), repeatable: its per-UID directories, rescanned at every scrape");
   CLI11_PARSE(app, argc, argv);
 
   const ListenAddress address = parse_listen(listen);
-  dirs = metrics_ring_dirs(std::move(dirs));
-  RingMetricsSource source(dirs, std::cerr);
+  dirs = metrics_ring_dirs(std::move(dirs), roots);
+  RingMetricsSource source(dirs, std::cerr, roots);
 
   // SIGINT/SIGTERM stop the server from a thread of their own (httplib's
   // stop() is not async-signal-safe): blocked here, before any thread

@@ -1,5 +1,6 @@
 #include "metrics_ring_source.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <dirent.h>
@@ -13,6 +14,7 @@
 #include "process_probe.h"
 #include "recorder.h"
 #include "ring_reader.h"
+#include "ring_root.h"
 #include "sigbus_guard.h"
 
 namespace hugeshim::collector {
@@ -39,13 +41,13 @@ void RingCounts::add(const RingCounts& o) {
 }
 
 // A segment mapped read-only. The same checks as Segment (ring_reader.h):
-// no symlinks, regular files of our own user, header validated before use,
+// no symlinks, regular files of the directory's user, header validated before use,
 // every access under the SIGBUS guard; unlike Segment it takes no lock and
 // writes nothing.
 class ObservedSegment {
  public:
   enum class OpenResult { ok, pending, rejected };
-  static OpenResult open(int dir_fd, const std::string& name, std::unique_ptr<ObservedSegment>* out,
+  static OpenResult open(int dir_fd, const std::string& name, uid_t owner, std::unique_ptr<ObservedSegment>* out,
                          std::string* why) {
     const int fd = openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
@@ -60,9 +62,9 @@ class ObservedSegment {
     struct stat st;
     if (fstat(fd, &st) != 0) return give_up(OpenResult::rejected, std::string("cannot stat: ") + strerror(errno));
     if (!S_ISREG(st.st_mode)) return give_up(OpenResult::rejected, "not a regular file");
-    if (st.st_uid != geteuid())
-      return give_up(OpenResult::rejected,
-                     "owned by uid " + std::to_string(st.st_uid) + ", not ours (" + std::to_string(geteuid()) + "): refused");
+    if (st.st_uid != owner)
+      return give_up(OpenResult::rejected, "owned by uid " + std::to_string(st.st_uid) + ", not the directory's (" +
+                                               std::to_string(owner) + "): refused");
     if (st.st_size == 0) return give_up(OpenResult::pending, "segment not sized yet");
     const size_t size = static_cast<size_t>(st.st_size);
     void* map = mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
@@ -129,8 +131,10 @@ RingCounts counts_of(const RingTotals& t) {
 
 }  // namespace
 
-RingMetricsSource::RingMetricsSource(std::vector<std::string> dirs, std::ostream& messages) : messages_(messages) {
-  for (std::string& d : dirs) dirs_.push_back(Directory{std::move(d), {}, {}, {}});
+RingMetricsSource::RingMetricsSource(std::vector<std::string> dirs, std::ostream& messages,
+                                     std::vector<std::string> roots)
+    : roots_(std::move(roots)), messages_(messages) {
+  for (std::string& d : dirs) dirs_.push_back(Directory{std::move(d), geteuid(), false, {}, {}, {}});
 }
 
 RingMetricsSource::~RingMetricsSource() = default;
@@ -138,10 +142,45 @@ RingMetricsSource::~RingMetricsSource() = default;
 MetricsSnapshot RingMetricsSource::scrape() {
   std::lock_guard<std::mutex> lock(mutex_);
   MetricsSnapshot snapshot;
+  const std::set<std::string> in_roots = expand_roots(snapshot);
   for (Directory& dir : dirs_) scan(dir, snapshot);
+  std::erase_if(dirs_, [&](const Directory& d) {
+    return d.from_root && !in_roots.count(d.path) && d.tracked.empty();
+  });
   snapshot.exited = exited_;
   snapshot.processes_exited = processes_exited_;
   return snapshot;
+}
+
+std::set<std::string> RingMetricsSource::expand_roots(MetricsSnapshot& snapshot) {
+  std::set<std::string> present;
+  for (const std::string& root : roots_) {
+    std::vector<std::string> skipped;
+    std::vector<RingRootDirectory> found;
+    try {
+      found = ring_root_directories(root, &skipped);
+    } catch (const std::exception& e) {
+      snapshot.directories.push_back({root, false});
+      if (skipped_.insert(root).second) messages_ << "hugeshim: " << e.what() << "\n" << std::flush;
+      continue;
+    }
+    skipped_.erase(root);
+    for (const std::string& line : skipped)
+      if (skipped_.insert(line).second) messages_ << "hugeshim: " << line << "\n" << std::flush;
+    for (const RingRootDirectory& d : found) {
+      // Another user's rings are readable to root only; say so once.
+      if (d.uid != geteuid() && geteuid() != 0) {
+        const std::string line = "ignoring " + d.path + ": another user's rings (only root reads them)";
+        if (skipped_.insert(line).second) messages_ << "hugeshim: " << line << "\n" << std::flush;
+        continue;
+      }
+      present.insert(d.path);
+      const bool watched =
+          std::any_of(dirs_.begin(), dirs_.end(), [&](const Directory& w) { return w.path == d.path; });
+      if (!watched) dirs_.push_back(Directory{d.path, d.uid, true, {}, {}, {}});
+    }
+  }
+  return present;
 }
 
 void RingMetricsSource::scan(Directory& dir, MetricsSnapshot& snapshot) {
@@ -161,7 +200,7 @@ void RingMetricsSource::scan(Directory& dir, MetricsSnapshot& snapshot) {
     if (dir.tracked.count(name) || dir.finished.count(name) || dir.refused.count(name)) continue;
     std::unique_ptr<ObservedSegment> segment;
     std::string why;
-    const ObservedSegment::OpenResult r = ObservedSegment::open(dir_fd, name, &segment, &why);
+    const ObservedSegment::OpenResult r = ObservedSegment::open(dir_fd, name, dir.owner, &segment, &why);
     if (r == ObservedSegment::OpenResult::rejected) {
       messages_ << "hugeshim: ignoring " << dir.path << "/" << name << ": " << why << "\n" << std::flush;
       dir.refused.insert(name);
@@ -216,8 +255,13 @@ void RingMetricsSource::scan(Directory& dir, MetricsSnapshot& snapshot) {
 
 namespace hugeshim::collector {
 
-std::vector<std::string> metrics_ring_dirs(std::vector<std::string> given) {
-  if (given.empty()) {
+std::vector<std::string> metrics_ring_dirs(std::vector<std::string> given, const std::vector<std::string>& roots) {
+  for (const std::string& root : roots) {
+    const int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) throw std::runtime_error("ring root " + root + ": " + strerror(errno));
+    close(fd);
+  }
+  if (given.empty() && roots.empty()) {
     const std::string dir = default_ring_dir();
     if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
       throw std::runtime_error("cannot create the default ring directory " + dir + ": " + strerror(errno));

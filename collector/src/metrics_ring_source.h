@@ -11,6 +11,11 @@
 // (MetricsSnapshot::exited), so totals over all processes never go back.
 // Segments of processes that were already gone when first seen are folded at
 // once. Thread-safe: concurrent scrapes take turns.
+//
+// A shared ring root (HUGESHIM_RING_ROOT, ring_root.h) is expanded at every
+// scrape into its per-UID directories; the segments of each must belong to
+// that directory's uid (only root reads other users' rings). A directory of
+// a root that disappears is dropped once its processes are folded.
 #pragma once
 
 #include <map>
@@ -19,6 +24,7 @@
 #include <ostream>
 #include <set>
 #include <string>
+#include <sys/types.h>
 #include <vector>
 
 #include "metrics_snapshot.h"
@@ -29,8 +35,9 @@ class ObservedSegment;
 
 class RingMetricsSource {
  public:
-  // `messages` gets one line per refused segment (once per file).
-  RingMetricsSource(std::vector<std::string> dirs, std::ostream& messages);
+  // `messages` gets one line per refused segment (once per file) and per
+  // skipped entry of a root (once per entry).
+  RingMetricsSource(std::vector<std::string> dirs, std::ostream& messages, std::vector<std::string> roots = {});
   ~RingMetricsSource();
 
   // One scrape: rereads every directory and header. A directory that has
@@ -41,14 +48,21 @@ class RingMetricsSource {
   struct Tracked;
   struct Directory {
     std::string path;
+    uid_t owner;      // the uid its segments must belong to
+    bool from_root;   // found in a root: dropped when gone and empty
     std::map<std::string, std::unique_ptr<Tracked>> tracked;  // by file name
     std::set<std::string> finished;  // folded, still in the directory
     std::set<std::string> refused;   // reported, still in the directory
   };
   void scan(Directory& dir, MetricsSnapshot& snapshot);
+  // Adds the per-UID directories of every root not yet watched; returns
+  // the paths the roots hold now.
+  std::set<std::string> expand_roots(MetricsSnapshot& snapshot);
 
   std::mutex mutex_;
   std::vector<Directory> dirs_;
+  std::vector<std::string> roots_;
+  std::set<std::string> skipped_;  // root entries already reported
   std::ostream& messages_;
   RingCounts exited_;
   uint64_t processes_exited_ = 0;
@@ -59,9 +73,11 @@ class RingMetricsSource {
 namespace hugeshim::collector {
 
 // The ring directories a metrics command reads: `given` (--dir, each of which
-// must exist and be readable), or the default ring directory, created (mode
-// 0700, as the shim would) when no process has made it yet. Throws
-// std::runtime_error with one line naming the directory and the reason.
-std::vector<std::string> metrics_ring_dirs(std::vector<std::string> given);
+// must exist and be readable), or, when neither directories nor roots were
+// given, the default ring directory, created (mode 0700, as the shim would)
+// when no process has made it yet. Each of `roots` (--root) must be a
+// directory that can be opened. Throws std::runtime_error with one line
+// naming the directory and the reason.
+std::vector<std::string> metrics_ring_dirs(std::vector<std::string> given, const std::vector<std::string>& roots = {});
 
 }  // namespace hugeshim::collector

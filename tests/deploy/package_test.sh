@@ -122,7 +122,8 @@ done <"$work/ldd.txt"
 echo "newest glibc symbol version needed: $(objdump -T /usr/lib/libhugeshim.so.0 | grep -o 'GLIBC_[0-9.]*' | sort -V | tail -1)"
 
 step "man pages and completion"
-for page in hugeshim hugeshim-run hugeshim-record hugeshim-report hugeshim-config hugeshim-doctor hugeshim-node; do
+for page in hugeshim hugeshim-run hugeshim-record hugeshim-report hugeshim-export hugeshim-serve hugeshim-top \
+    hugeshim-config hugeshim-doctor hugeshim-node hugeshim-bench; do
   f=/usr/share/man/man1/$page.1.gz
   [[ -f $f ]] && zcat "$f" | grep -q "^\.SH OPTIONS\|^\.SH DESCRIPTION" || fail "man page $f"
 done

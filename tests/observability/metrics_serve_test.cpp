@@ -196,7 +196,7 @@ BOOST_AUTO_TEST_CASE(bad_input_gets_one_line_and_a_failing_status) {
       {{"serve", "--listen", "127.0.0.1:70000", "--dir", ring.path()}, "hugeshim serve: --listen 127.0.0.1:70000: port '70000'"},
       {{"serve", "--listen", "no.such.host.invalid:9464", "--dir", ring.path()}, "hugeshim serve: cannot listen on no.such.host.invalid:9464"},
       {{"export", "--format", "prometheus", "-o", "/nonexistent/dir/x.prom", "--dir", ring.path()},
-       "hugeshim export: cannot write /nonexistent/dir/x.prom: /nonexistent/dir: No such file or directory"},
+       "hugeshim export: cannot write /nonexistent/dir/x.prom: No such file or directory"},
       {{"export", "--format", "prometheus", "-o", "/proc/version", "--dir", ring.path()}, "hugeshim export: cannot write /proc/version"},
       {{"export", "--format", "prometheus", "-o", "x.prom", "--dir", "/nonexistent/rings"},
        "hugeshim export: ring directory /nonexistent/rings: No such file or directory"},

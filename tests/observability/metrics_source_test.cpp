@@ -171,6 +171,53 @@ BOOST_AUTO_TEST_CASE(a_removed_segment_or_directory_keeps_the_totals) {
   BOOST_TEST(total_calls(s) == 4u);
 }
 
+BOOST_AUTO_TEST_CASE(a_shared_root_is_expanded_into_its_per_uid_directories_at_every_scrape) {
+  TempDir root;
+  std::ostringstream messages;
+  RingMetricsSource source({}, messages, {root.path});
+  MetricsSnapshot s = source.scrape();  // an empty root: nothing yet, no error
+  BOOST_TEST(s.processes.empty());
+  BOOST_TEST(messages.str() == "");
+
+  // The shim's layout: ROOT/<uid>, mode 0700, owned by that uid; a
+  // directory that appears after the server started is found.
+  const std::string mine = root.path + "/" + std::to_string(geteuid());
+  BOOST_REQUIRE(mkdir(mine.c_str(), 0700) == 0);
+  BOOST_REQUIRE(mkdir((root.path + "/not-a-uid").c_str(), 0700) == 0);
+  write_segment(mine, getpid(), own_start_ticks(), 7);
+  s = source.scrape();
+  BOOST_REQUIRE_EQUAL(s.processes.size(), 1u);
+  BOOST_TEST(s.processes[0].pid == getpid());
+  BOOST_TEST(total_calls(s) == 7u);
+  BOOST_TEST(std::count_if(s.directories.begin(), s.directories.end(),
+                           [&](const auto& d) { return d.path == mine && d.readable; }) == 1);
+  source.scrape();  // a skipped entry is reported once, not per scrape
+  const std::string text = messages.str();
+  BOOST_TEST(std::count(text.begin(), text.end(), '\n') == 1);
+  BOOST_TEST(text.find("not-a-uid") != std::string::npos);
+
+  // The user's directory goes: its process is listed once more, folded, and
+  // then the directory is no longer reported.
+  fs::remove_all(mine);
+  s = source.scrape();
+  BOOST_REQUIRE_EQUAL(s.processes.size(), 1u);
+  BOOST_TEST(s.processes[0].gone);
+  s = source.scrape();  // folded; the directory is reported unreadable once more
+  BOOST_TEST(s.processes.empty());
+  BOOST_TEST(total_calls(s) == 7u);
+  s = source.scrape();
+  BOOST_TEST(total_calls(s) == 7u);
+  BOOST_TEST(std::none_of(s.directories.begin(), s.directories.end(), [&](const auto& d) { return d.path == mine; }));
+}
+
+BOOST_AUTO_TEST_CASE(a_missing_ring_root_is_one_clear_error) {
+  BOOST_CHECK_EXCEPTION(metrics_ring_dirs({}, {"/nonexistent/hugeshim-root"}), std::runtime_error,
+                        [](const std::runtime_error& e) {
+                          return std::string(e.what()) ==
+                                 "ring root /nonexistent/hugeshim-root: No such file or directory";
+                        });
+}
+
 BOOST_AUTO_TEST_CASE(hostile_files_are_refused_with_one_line_each) {
   TempDir dir;
   {
