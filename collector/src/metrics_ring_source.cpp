@@ -49,24 +49,13 @@ class ObservedSegment {
   enum class OpenResult { ok, pending, rejected };
   static OpenResult open(int dir_fd, const std::string& name, uid_t owner, std::unique_ptr<ObservedSegment>* out,
                          std::string* why) {
-    const int fd = openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) {
-      *why = std::string("cannot open: ") + strerror(errno);
-      return errno == ENOENT ? OpenResult::pending : OpenResult::rejected;
+    int fd = -1;
+    size_t size = 0;
+    switch (open_segment_file(dir_fd, name, O_RDONLY, owner, &fd, &size, why)) {
+      case SegmentFileResult::ok: break;
+      case SegmentFileResult::pending: return OpenResult::pending;
+      case SegmentFileResult::rejected: return OpenResult::rejected;
     }
-    auto give_up = [&](OpenResult r, std::string reason) {
-      close(fd);
-      *why = std::move(reason);
-      return r;
-    };
-    struct stat st;
-    if (fstat(fd, &st) != 0) return give_up(OpenResult::rejected, std::string("cannot stat: ") + strerror(errno));
-    if (!S_ISREG(st.st_mode)) return give_up(OpenResult::rejected, "not a regular file");
-    if (st.st_uid != owner)
-      return give_up(OpenResult::rejected, "owned by uid " + std::to_string(st.st_uid) + ", not the directory's (" +
-                                               std::to_string(owner) + "): refused");
-    if (st.st_size == 0) return give_up(OpenResult::pending, "segment not sized yet");
-    const size_t size = static_cast<size_t>(st.st_size);
     void* map = mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
     close(fd);  // the mapping keeps the file, even once it is removed
     if (map == MAP_FAILED) {

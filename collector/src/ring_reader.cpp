@@ -195,29 +195,47 @@ uint64_t RingView::backlog() const {
   return d < 0 ? 0 : std::min<uint64_t>(static_cast<uint64_t>(d), capacity_);
 }
 
+SegmentFileResult open_segment_file(int dir_fd, const std::string& name, int flags, uid_t owner, int* fd,
+                                    size_t* size, std::string* why) {
+  const int f = openat(dir_fd, name.c_str(), flags | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  if (f < 0) {
+    *why = std::string("cannot open: ") + strerror(errno);
+    return errno == ENOENT ? SegmentFileResult::pending : SegmentFileResult::rejected;
+  }
+  auto give_up = [&](SegmentFileResult r, std::string reason) {
+    close(f);
+    *why = std::move(reason);
+    return r;
+  };
+  struct stat st;
+  if (fstat(f, &st) != 0) return give_up(SegmentFileResult::rejected, std::string("cannot stat: ") + strerror(errno));
+  if (!S_ISREG(st.st_mode)) return give_up(SegmentFileResult::rejected, "not a regular file");
+  if (st.st_uid != owner)
+    return give_up(SegmentFileResult::rejected, "owned by uid " + std::to_string(st.st_uid) + ", not by " +
+                                                    std::to_string(owner) + ": refused");
+  if (st.st_size == 0) return give_up(SegmentFileResult::pending, "segment not sized yet");
+  *fd = f;
+  *size = static_cast<size_t>(st.st_size);
+  return SegmentFileResult::ok;
+}
+
 Segment::OpenResult Segment::open(int dir_fd, const std::string& name, std::optional<Segment>* out,
                                   std::string* why, uid_t owner) {
-  int fd = openat(dir_fd, name.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) {
-    *why = std::string("cannot open: ") + strerror(errno);
-    return errno == ENOENT ? OpenResult::pending : OpenResult::rejected;
+  int fd = -1;
+  size_t size = 0;
+  switch (open_segment_file(dir_fd, name, O_RDWR, owner, &fd, &size, why)) {
+    case SegmentFileResult::ok: break;
+    case SegmentFileResult::pending: return OpenResult::pending;
+    case SegmentFileResult::rejected: return OpenResult::rejected;
   }
   auto give_up = [&](OpenResult r, std::string reason) {
     close(fd);
     *why = std::move(reason);
     return r;
   };
-  struct stat st;
-  if (fstat(fd, &st) != 0) return give_up(OpenResult::rejected, std::string("cannot stat: ") + strerror(errno));
-  if (!S_ISREG(st.st_mode)) return give_up(OpenResult::rejected, "not a regular file");
-  if (st.st_uid != owner)
-    return give_up(OpenResult::rejected, "owned by uid " + std::to_string(st.st_uid) + ", not by " +
-                                             std::to_string(owner) + ": refused");
-  if (st.st_size == 0) return give_up(OpenResult::pending, "segment not sized yet");
   // One consumer per segment: a second collector on the same directory
   // leaves alone what another one drains. The lock lives as long as fd.
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) return give_up(OpenResult::pending, "drained by another collector");
-  const size_t size = static_cast<size_t>(st.st_size);
   void* map = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (map == MAP_FAILED) return give_up(OpenResult::rejected, std::string("cannot map: ") + strerror(errno));
   std::optional<RingView> view;

@@ -98,6 +98,15 @@ class RingView {
   uint32_t capacity_;  // validated copy; the header's field is never re-read
 };
 
+// The checks every reader makes before mapping a segment file: opened
+// without following a symlink (`flags`: O_RDONLY or O_RDWR), a regular file
+// owned by `owner`, already sized. ok: *fd is open (the caller closes it)
+// and *size is the file's size. pending: not yet (removed since the listing,
+// not sized). rejected: never. *why says why when not ok.
+enum class SegmentFileResult { ok, pending, rejected };
+SegmentFileResult open_segment_file(int dir_fd, const std::string& name, int flags, uid_t owner, int* fd,
+                                    size_t* size, std::string* why);
+
 // A segment file, opened and mapped read-write (the consumer writes slot
 // sequence numbers and its position). Refuses files not owned by `owner`
 // (by default the caller; a root collector passes the owner of the ring

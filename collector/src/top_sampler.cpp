@@ -25,42 +25,32 @@ bool is_segment_name(const std::string& name) {
 // A segment not initialised yet is skipped without a word.
 bool read_segment(int dir_fd, const std::string& name, ProcessSample* out, std::string* why, bool* pending) {
   *pending = false;
-  const int fd = openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) {
-    *pending = errno == ENOENT;  // removed since the listing
-    *why = std::string("cannot open: ") + strerror(errno);
+  int fd = -1;
+  size_t size = 0;
+  const SegmentFileResult opened = open_segment_file(dir_fd, name, O_RDONLY, geteuid(), &fd, &size, why);
+  if (opened != SegmentFileResult::ok) {
+    // Removed since the listing, or not sized yet: skipped without a word.
+    *pending = opened == SegmentFileResult::pending;
     return false;
   }
-  struct stat st;
   bool ok = false;
-  if (fstat(fd, &st) != 0) {
-    *why = std::string("cannot stat: ") + strerror(errno);
-  } else if (!S_ISREG(st.st_mode)) {
-    *why = "not a regular file";
-  } else if (st.st_uid != geteuid()) {
-    *why = "owned by uid " + std::to_string(st.st_uid) + ", not ours (" + std::to_string(geteuid()) + ")";
-  } else if (st.st_size == 0) {
-    *pending = true;
+  void* map = mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  if (map == MAP_FAILED) {
+    *why = std::string("cannot map: ") + strerror(errno);
   } else {
-    const size_t size = static_cast<size_t>(st.st_size);
-    void* map = mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
-    if (map == MAP_FAILED) {
-      *why = std::string("cannot map: ") + strerror(errno);
-    } else {
-      std::optional<RingView> view;
-      const bool intact = run_guarded([&] {
-        view = RingView::validate(map, size, why, pending);
-        if (!view) return;
-        out->identity = view->identity();
-        out->totals = view->totals();
-      });
-      munmap(map, size);
-      if (!intact) {
-        *pending = false;
-        *why = "file shrank while being read";
-      }
-      ok = intact && view.has_value();
+    std::optional<RingView> view;
+    const bool intact = run_guarded([&] {
+      view = RingView::validate(map, size, why, pending);
+      if (!view) return;
+      out->identity = view->identity();
+      out->totals = view->totals();
+    });
+    munmap(map, size);
+    if (!intact) {
+      *pending = false;
+      *why = "file shrank while being read";
     }
+    ok = intact && view.has_value();
   }
   close(fd);
   return ok;

@@ -6,7 +6,7 @@
 #include <linux/mempolicy.h>
 #include <unistd.h>
 
-#include "cuda/smaps_fields.h"
+#include "os/proc_fields.h"
 #include "hugeshim/options.h"
 #include "hugeshim/small_file.h"
 #include "os/backing.h"
@@ -35,9 +35,9 @@ bool starts(const char* s, const char* prefix) { return strncmp(s, prefix, strle
 // "start-end perms offset dev inode   pathname"
 void parse_header(const char* line, Vma* v) {
   const char* s = line;
-  v->start = smaps_parse_hex(s);
+  v->start = proc_parse_hex(s);
   if (*s == '-') ++s;
-  v->end = smaps_parse_hex(s);
+  v->end = proc_parse_hex(s);
   while (*s == ' ') ++s;
   v->readable = s[0] == 'r';
   v->writable = s[1] == 'w';
@@ -120,11 +120,11 @@ bool read_vmas(uintptr_t p0, uintptr_t p1, bool read_only, Vma out[], int* count
         }
       } else if (!open_vma) {
         continue;
-      } else if (uint64_t kb = smaps_field_kb(line, "Rss:"); kb != ~0ull) {
+      } else if (uint64_t kb = proc_field_value(line, "Rss:"); kb != ~0ull) {
         cur.rss_kb = kb;
-      } else if (uint64_t kb2 = smaps_field_kb(line, "Shared_Hugetlb:"); kb2 != ~0ull) {
+      } else if (uint64_t kb2 = proc_field_value(line, "Shared_Hugetlb:"); kb2 != ~0ull) {
         cur.hugetlb_kb += kb2;
-      } else if (uint64_t kb3 = smaps_field_kb(line, "Private_Hugetlb:"); kb3 != ~0ull) {
+      } else if (uint64_t kb3 = proc_field_value(line, "Private_Hugetlb:"); kb3 != ~0ull) {
         cur.hugetlb_kb += kb3;
       } else if (starts(line, "VmFlags:")) {
         parse_vmflags(line + 8, &cur);

@@ -5,7 +5,7 @@
 #include <unistd.h>
 
 #include "core/region.h"
-#include "cuda/smaps_fields.h"
+#include "os/proc_fields.h"
 #include "os/os.h"
 
 namespace hugeshim {
@@ -74,18 +74,18 @@ void from_smaps(uintptr_t p0, uintptr_t p1, uint64_t out[]) {
         account(vma, p0, p1, out);
         const char* s = line;
         vma = Vma{};
-        vma.start = smaps_parse_hex(s);
+        vma.start = proc_parse_hex(s);
         if (*s == '-') ++s;
-        vma.end = smaps_parse_hex(s);
+        vma.end = proc_parse_hex(s);
         vma.open = true;
         if (vma.start >= p1) {  // smaps is sorted by address
           vma.open = false;
           done = true;
           break;
         }
-      } else if (uint64_t kb = smaps_field_kb(line, "KernelPageSize:"); kb != ~0ull) {
+      } else if (uint64_t kb = proc_field_value(line, "KernelPageSize:"); kb != ~0ull) {
         vma.kernel_page_kb = kb;
-      } else if (uint64_t kb2 = smaps_field_kb(line, "AnonHugePages:"); kb2 != ~0ull) {
+      } else if (uint64_t kb2 = proc_field_value(line, "AnonHugePages:"); kb2 != ~0ull) {
         vma.anon_huge_kb = kb2;
       }
     }

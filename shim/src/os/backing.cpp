@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "hugeshim/small_file.h"
+#include "os/proc_fields.h"
 #include "os/os.h"
 
 namespace hugeshim {
@@ -99,28 +100,6 @@ bool for_each_line(const char* path, F on_line) {
   return true;
 }
 
-uint64_t parse_hex(const char*& s) {
-  uint64_t v = 0;
-  for (;; ++s) {
-    char c = *s;
-    if (c >= '0' && c <= '9') v = v * 16 + static_cast<uint64_t>(c - '0');
-    else if (c >= 'a' && c <= 'f') v = v * 16 + static_cast<uint64_t>(c - 'a' + 10);
-    else return v;
-  }
-}
-
-// The number after `name` when line starts with it, else ~0.
-uint64_t field_value(const char* line, const char* name) {
-  size_t n = strlen(name);
-  if (strncmp(line, name, n) != 0) return ~0ull;
-  const char* s = line + n;
-  while (*s == ' ') ++s;
-  if (*s < '0' || *s > '9') return ~0ull;
-  uint64_t v = 0;
-  for (; *s >= '0' && *s <= '9'; ++s) v = v * 10 + static_cast<uint64_t>(*s - '0');
-  return v;
-}
-
 }  // namespace
 
 uint64_t backing_thp_bytes(uintptr_t addr, size_t len) {
@@ -131,12 +110,12 @@ uint64_t backing_thp_bytes(uintptr_t addr, size_t len) {
     // A VMA header starts with a lowercase hex digit, fields with a capital.
     if ((*line >= '0' && *line <= '9') || (*line >= 'a' && *line <= 'f')) {
       const char* s = line;
-      vma_start = parse_hex(s);
+      vma_start = proc_parse_hex(s);
       if (*s == '-') ++s;
-      vma_end = parse_hex(s);
+      vma_end = proc_parse_hex(s);
       return vma_start < p1;  // sorted by address: past the range, stop
     }
-    uint64_t kb = field_value(line, "AnonHugePages:");
+    uint64_t kb = proc_field_value(line, "AnonHugePages:");
     if (kb == ~0ull || kb == 0 || vma_end <= p0 || vma_start >= p1) return true;
     uintptr_t lo = vma_start > p0 ? vma_start : p0, hi = vma_end < p1 ? vma_end : p1;
     huge += static_cast<uint64_t>(static_cast<__uint128_t>(kb << 10) * (hi - lo) / (vma_end - vma_start));
@@ -157,7 +136,7 @@ bool backing_thp_vmstat(uint64_t* thp_fault_alloc, uint64_t* thp_fault_fallback,
                   {"compact_stall ", compact_stall},
                   {"compact_fail ", compact_fail}};
     for (const Field& f : fields)
-      if (uint64_t v = field_value(line, f.name); v != ~0ull) {
+      if (uint64_t v = proc_field_value(line, f.name); v != ~0ull) {
         *f.out = v;
         ++found;
       }
