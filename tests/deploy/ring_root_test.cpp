@@ -196,11 +196,19 @@ BOOST_AUTO_TEST_CASE(root_records_another_users_rings_from_the_root) {
     return;
   }
   SharedRoot root;
+  // The other user must be able to load the shim: the build tree may sit
+  // below a directory only root can enter (a private temporary clone), so
+  // the library is copied into a directory everyone can read.
+  SharedRoot lib_dir(0755);
+  const std::string shim_copy = lib_dir.path() + "/libhugeshim.so";
+  fs::copy_file(hugeshim_test::shim_path(), shim_copy);
+  fs::permissions(shim_copy, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                                 fs::perms::others_read | fs::perms::others_exec);
   // setpriv itself runs without the shim (its ring would go to root's
   // directory); the program it starts as the other user has it.
   std::vector<std::string> as_other = {"setpriv", "--reuid=" + std::to_string(kOtherUid),
                                        "--regid=" + std::to_string(kOtherUid), "--clear-groups",
-                                       "/usr/bin/env", "LD_PRELOAD=" + hugeshim_test::shim_path()};
+                                       "/usr/bin/env", "LD_PRELOAD=" + shim_copy};
   as_other.insert(as_other.end(), kProgram.begin(), kProgram.end());
   Env env = in_root(root.path());
   env["LD_PRELOAD"] = "";

@@ -187,7 +187,13 @@ BOOST_AUTO_TEST_CASE(bad_input_is_one_line_and_a_failure) {
   chmod(dir.path().c_str(), 0755);
   const std::string as_other = geteuid() == 0 ? "setpriv --reuid=65534 --regid=65534 --clear-groups " : "";
   if (geteuid() != 0) chmod(locked.c_str(), 0);
-  check_one_line(shell(as_other + kHugeshim + " top --once --dir " + locked + " 2>&1"), "Permission denied");
+  // Nobody may not be able to run the build's hugeshim at all (a build tree
+  // below a directory only root enters): then this case cannot be asked.
+  if (shell(as_other + kHugeshim + " --version >/dev/null 2>&1").status != 0)
+    BOOST_TEST_MESSAGE("unreadable directory not checked: nobody may not run " << kHugeshim);
+  else
+    check_one_line(shell(as_other + kHugeshim + " top --once --dir " + locked + " 2>&1"),
+                   "ring directory " + locked + ": Permission denied");
   check_one_line(shell(kHugeshim + " top --once --dir " + dir.path() + " --sort colour 2>&1"), "unknown sort key 'colour'");
   check_one_line(shell(kHugeshim + " top --dir " + dir.path() + " </dev/null 2>&1"), "needs a terminal");
 }
