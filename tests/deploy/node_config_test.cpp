@@ -13,6 +13,7 @@
 
 #include "../doctor/sysfs_tree_double.h"
 #include "process.h"
+#include "temp_dir.h"
 
 using hugeshim::test::SysfsTreeDouble;
 using hugeshim_test::run;
@@ -34,19 +35,7 @@ void make_two_node_host(SysfsTreeDouble& tree) {
   tree.set_pool(2048, 512, 512);
 }
 
-struct TempDir {
-  TempDir() {
-    std::string templ = (std::filesystem::temp_directory_path() / "hugeshim-node-XXXXXX").string();
-    if (!mkdtemp(templ.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = templ;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-  std::string path_;
-};
+using hugeshim_test::TempDir;
 
 RunResult node(const std::vector<std::string>& args) {
   std::vector<std::string> argv = {kNode, "node"};

@@ -20,24 +20,14 @@
 #include "metrics_host_memory.h"
 #include "metrics_ring_source.h"
 #include "ring_image.h"
+#include "temp_dir.h"
 
 using namespace hugeshim::collector;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  TempDir() {
-    char t[] = "/tmp/hugeshim-metrics-test-XXXXXX";
-    BOOST_REQUIRE(mkdtemp(t));
-    path = t;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-  std::string path;
-};
+using hugeshim_test::TempDir;
 
 uint64_t own_start_ticks() {
   std::ifstream in("/proc/self/stat");
@@ -103,9 +93,9 @@ pid_t dead_pid() {
 
 BOOST_AUTO_TEST_CASE(a_process_is_listed_until_one_scrape_after_it_has_gone) {
   TempDir dir;
-  const std::string path = write_segment(dir.path, getpid(), own_start_ticks(), 5);
+  const std::string path = write_segment(dir.path(), getpid(), own_start_ticks(), 5);
   std::ostringstream messages;
-  RingMetricsSource source({dir.path}, messages);
+  RingMetricsSource source({dir.path()}, messages);
 
   MetricsSnapshot s = source.scrape();
   BOOST_REQUIRE_EQUAL(s.processes.size(), 1u);
@@ -144,9 +134,9 @@ BOOST_AUTO_TEST_CASE(a_process_is_listed_until_one_scrape_after_it_has_gone) {
 
 BOOST_AUTO_TEST_CASE(rings_of_processes_gone_before_the_first_scrape_are_folded_at_once) {
   TempDir dir;
-  write_segment(dir.path, dead_pid(), 12345, 3);
+  write_segment(dir.path(), dead_pid(), 12345, 3);
   std::ostringstream messages;
-  RingMetricsSource source({dir.path}, messages);
+  RingMetricsSource source({dir.path()}, messages);
   MetricsSnapshot s = source.scrape();
   BOOST_TEST(s.processes.empty());
   BOOST_TEST(s.processes_exited == 1u);
@@ -156,11 +146,11 @@ BOOST_AUTO_TEST_CASE(rings_of_processes_gone_before_the_first_scrape_are_folded_
 
 BOOST_AUTO_TEST_CASE(a_removed_segment_or_directory_keeps_the_totals) {
   TempDir dir;
-  const std::string path = write_segment(dir.path, getpid(), own_start_ticks(), 4);
+  const std::string path = write_segment(dir.path(), getpid(), own_start_ticks(), 4);
   std::ostringstream messages;
-  RingMetricsSource source({dir.path}, messages);
+  RingMetricsSource source({dir.path()}, messages);
   BOOST_TEST(source.scrape().processes.size() == 1u);
-  fs::remove_all(dir.path);  // a collector drained and removed it, then the directory went
+  fs::remove_all(dir.path());  // a collector drained and removed it, then the directory went
   MetricsSnapshot s = source.scrape();
   BOOST_REQUIRE_EQUAL(s.processes.size(), 1u);
   BOOST_TEST(s.processes[0].gone);
@@ -174,16 +164,16 @@ BOOST_AUTO_TEST_CASE(a_removed_segment_or_directory_keeps_the_totals) {
 BOOST_AUTO_TEST_CASE(a_shared_root_is_expanded_into_its_per_uid_directories_at_every_scrape) {
   TempDir root;
   std::ostringstream messages;
-  RingMetricsSource source({}, messages, {root.path});
+  RingMetricsSource source({}, messages, {root.path()});
   MetricsSnapshot s = source.scrape();  // an empty root: nothing yet, no error
   BOOST_TEST(s.processes.empty());
   BOOST_TEST(messages.str() == "");
 
   // The shim's layout: ROOT/<uid>, mode 0700, owned by that uid; a
   // directory that appears after the server started is found.
-  const std::string mine = root.path + "/" + std::to_string(geteuid());
+  const std::string mine = root.path() + "/" + std::to_string(geteuid());
   BOOST_REQUIRE(mkdir(mine.c_str(), 0700) == 0);
-  BOOST_REQUIRE(mkdir((root.path + "/not-a-uid").c_str(), 0700) == 0);
+  BOOST_REQUIRE(mkdir((root.path() + "/not-a-uid").c_str(), 0700) == 0);
   write_segment(mine, getpid(), own_start_ticks(), 7);
   s = source.scrape();
   BOOST_REQUIRE_EQUAL(s.processes.size(), 1u);
@@ -221,18 +211,18 @@ BOOST_AUTO_TEST_CASE(a_missing_ring_root_is_one_clear_error) {
 BOOST_AUTO_TEST_CASE(hostile_files_are_refused_with_one_line_each) {
   TempDir dir;
   {
-    std::ofstream junk(dir.path + "/ring-1-2-3.hsr");
+    std::ofstream junk(dir.path() + "/ring-1-2-3.hsr");
     junk << std::string(30000, 'x');
   }
   auto image = hugeshim_test::ring_image(64);
   reinterpret_cast<hugeshim_ring_header*>(image.data())->abi_version = 99;
   {
-    std::ofstream future(dir.path + "/ring-4-5-6.hsr", std::ios::binary);
+    std::ofstream future(dir.path() + "/ring-4-5-6.hsr", std::ios::binary);
     future.write(reinterpret_cast<const char*>(image.data()), static_cast<std::streamsize>(image.size() * 8));
   }
-  fs::create_symlink("/etc/passwd", dir.path + "/ring-7-8-9.hsr");
+  fs::create_symlink("/etc/passwd", dir.path() + "/ring-7-8-9.hsr");
   std::ostringstream messages;
-  RingMetricsSource source({dir.path}, messages);
+  RingMetricsSource source({dir.path()}, messages);
   MetricsSnapshot s = source.scrape();
   s = source.scrape();
   BOOST_TEST(s.processes.empty());
@@ -269,8 +259,8 @@ BOOST_AUTO_TEST_CASE(kubernetes_pod_and_container_from_cgroup) {
 BOOST_AUTO_TEST_CASE(hugetlb_pools_per_node_and_vmstat_from_a_fake_tree) {
   TempDir root;
   auto put = [&](const std::string& rel, const std::string& text) {
-    fs::create_directories(fs::path(root.path + "/" + rel).parent_path());
-    std::ofstream(root.path + "/" + rel) << text;
+    fs::create_directories(fs::path(root.path() + "/" + rel).parent_path());
+    std::ofstream(root.path() + "/" + rel) << text;
   };
   for (const char* size : {"hugepages-2048kB", "hugepages-1048576kB"}) {
     const std::string base = std::string("sys/kernel/mm/hugepages/") + size + "/";
@@ -287,7 +277,7 @@ BOOST_AUTO_TEST_CASE(hugetlb_pools_per_node_and_vmstat_from_a_fake_tree) {
   put("sys/devices/system/node/nodeX/hugepages/hugepages-2048kB/nr_hugepages", "99\n");  // not a node
   put("sys/devices/system/node/node0/hugepages/hugepages-junk/nr_hugepages", "99\n");    // not a pool
   put("proc/vmstat", "nr_free_pages 100\nthp_fault_fallback 7\ncompact_stall 2\nunrelated 9\n");
-  const HostMemory host = read_host_memory(root.path);
+  const HostMemory host = read_host_memory(root.path());
   BOOST_REQUIRE_EQUAL(host.host_pools.size(), 2u);
   BOOST_TEST(host.host_pools[0].page_size == "2M");
   BOOST_TEST(host.host_pools[1].page_size == "1G");

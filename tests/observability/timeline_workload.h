@@ -4,6 +4,8 @@
 // register run: eager populate, mlock, a 1 MiB threshold.
 #pragma once
 
+#include "temp_dir.h"
+
 #include <boost/test/unit_test.hpp>
 
 #include <array>
@@ -19,23 +21,7 @@ namespace hugeshim_timeline_test {
 
 inline const std::string kHugeshim = std::string(HUGESHIM_BIN_DIR) + "/hugeshim";
 
-class TempDir {
- public:
-  TempDir() {
-    std::string templ = std::filesystem::temp_directory_path().string() + "/hugeshim-obs-XXXXXX";
-    if (!mkdtemp(templ.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = templ;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  const std::string& path() const { return path_; }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using TempDir = hugeshim_test::TempDir;
 
 struct Output {
   int status;

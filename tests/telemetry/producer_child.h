@@ -3,6 +3,8 @@
 // interposition) so the test process itself plays the collector.
 #pragma once
 
+#include "temp_dir.h"
+
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -23,22 +25,10 @@
 
 namespace hugeshim::test {
 
-class TempDir {
+// Ring tests keep their segments on tmpfs, as the shim's default does.
+class TempDir : public hugeshim_test::TempDir {
  public:
-  TempDir() {
-    std::string templ = "/dev/shm/hugeshim-test-XXXXXX";
-    if (!mkdtemp(templ.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = templ;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  const std::string& path() const { return path_; }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
+  TempDir() : hugeshim_test::TempDir("/dev/shm/hugeshim-test-") {}
 };
 
 // Forks a child that opens its ring in `dir` with `slots` slots, runs body
