@@ -18,6 +18,19 @@ void write_file_atomically(const std::string& path, const std::function<void(std
     if (!std::cout) throw std::runtime_error("cannot write to stdout");
     return;
   }
+  // An existing target that is not a regular file (a device such as
+  // /dev/stdout, a FIFO) is written in place: renaming over it would replace
+  // the node itself with a file.
+  struct stat target;
+  if (stat(path.c_str(), &target) == 0 && !S_ISREG(target.st_mode)) {
+    if (S_ISDIR(target.st_mode)) throw std::runtime_error("cannot write " + path + ": Is a directory");
+    std::ofstream out(path, std::ios::binary);
+    if (!out) throw std::runtime_error("cannot write " + path + ": " + strerror(errno));
+    write(out);
+    out.flush();
+    if (!out) throw std::runtime_error("cannot write " + path + ": " + strerror(errno ? errno : EIO));
+    return;
+  }
   std::string temp = path + ".XXXXXX";
   int fd = mkstemp(temp.data());
   if (fd < 0) throw std::runtime_error("cannot write " + path + ": " + strerror(errno));

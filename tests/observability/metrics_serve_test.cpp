@@ -198,6 +198,9 @@ BOOST_AUTO_TEST_CASE(bad_input_gets_one_line_and_a_failing_status) {
       {{"export", "--format", "prometheus", "-o", "/nonexistent/dir/x.prom", "--dir", ring.path()},
        "hugeshim export: cannot write /nonexistent/dir/x.prom: No such file or directory"},
       {{"export", "--format", "prometheus", "-o", "/proc/version", "--dir", ring.path()}, "hugeshim export: cannot write /proc/version"},
+      // A device is written in place (and its error reported), never replaced by a file.
+      {{"export", "--format", "prometheus", "-o", "/dev/full", "--dir", ring.path()},
+       "hugeshim export: cannot write /dev/full: No space left on device"},
       {{"export", "--format", "prometheus", "-o", "x.prom", "--dir", "/nonexistent/rings"},
        "hugeshim export: ring directory /nonexistent/rings: No such file or directory"},
   };
@@ -207,6 +210,8 @@ BOOST_AUTO_TEST_CASE(bad_input_gets_one_line_and_a_failing_status) {
     BOOST_TEST(r.err.rfind(c.error_start, 0) == 0u, "got: " << r.err << "want: " << c.error_start);
     BOOST_TEST(lines(r.err) == 1, r.err);
   }
+  struct stat full;
+  BOOST_TEST((stat("/dev/full", &full) == 0 && S_ISCHR(full.st_mode)));  // still the device
   // An unknown format is CLI11's: a failing status and a line naming the choices.
   r = hugeshim({"export", "--format", "csv", "-o", "x"});
   BOOST_TEST(r.status != 0);
