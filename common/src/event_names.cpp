@@ -15,7 +15,7 @@ constexpr const char* kApiNames[HUGESHIM_API_COUNT] = {
     "valloc", "pvalloc", "mmap", "munmap", "mremap", "file_map", "cudaHostAlloc",
     "cudaMallocHost", "cudaFreeHost", "cudaHostRegister", "cudaHostUnregister",
     "cuMemHostAlloc", "cuMemAllocHost", "cuMemFreeHost", "cuMemHostRegister",
-    "cuMemHostUnregister"};
+    "cuMemHostUnregister", "cudaMemcpy"};
 
 constexpr const char* kFallbackNames[HUGESHIM_FALLBACK_COUNT] = {
     "none", "pool_empty", "size_below_page", "mmap_error", "mbind_failed", "not_in_ladder",
@@ -31,6 +31,11 @@ constexpr const char* kPhaseNames[HUGESHIM_PHASE_COUNT] = {"reserve", "populate"
 constexpr const char* kIommuNames[HUGESHIM_IOMMU_COUNT] = {"unknown", "none", "identity", "DMA",
                                                            "DMA-FQ"};
 
+constexpr const char* kCopyDirectionNames[HUGESHIM_COPY_COUNT] = {"unknown", "HtoD", "DtoH"};
+
+constexpr const char* kCopyMemoryNames[HUGESHIM_COPY_MEMORY_COUNT] = {"unknown", "pageable", "pinned",
+                                                                     "managed"};
+
 }  // namespace
 
 extern "C" {
@@ -39,4 +44,6 @@ const char* hugeshim_fallback_name(uint32_t reason) { return lookup(kFallbackNam
 const char* hugeshim_page_class_name(uint32_t cls) { return lookup(kPageNames, cls); }
 const char* hugeshim_phase_name(uint32_t phase) { return lookup(kPhaseNames, phase); }
 const char* hugeshim_iommu_type_name(uint32_t type) { return lookup(kIommuNames, type); }
+const char* hugeshim_copy_direction_name(uint32_t dir) { return lookup(kCopyDirectionNames, dir); }
+const char* hugeshim_copy_memory_name(uint32_t mem) { return lookup(kCopyMemoryNames, mem); }
 }

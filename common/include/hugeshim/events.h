@@ -38,7 +38,8 @@ enum hugeshim_api {
   HUGESHIM_API_CU_MEM_FREE_HOST = 20,
   HUGESHIM_API_CU_MEM_HOST_REGISTER = 21,
   HUGESHIM_API_CU_MEM_HOST_UNREGISTER = 22,
-  HUGESHIM_API_COUNT = 23
+  HUGESHIM_API_CUDA_MEMCPY = 23, /* a host<->device copy measured by CUPTI (HUGESHIM_CUPTI=1) */
+  HUGESHIM_API_COUNT = 24
 };
 
 /* Why a request did not get the first page size of the ladder (or, for
@@ -92,6 +93,23 @@ enum hugeshim_iommu_type {
   HUGESHIM_IOMMU_COUNT = 5
 };
 
+/* Direction of a copy event (record.copy_kind). */
+enum hugeshim_copy_direction {
+  HUGESHIM_COPY_UNKNOWN = 0,
+  HUGESHIM_COPY_HTOD = 1, /* host to device */
+  HUGESHIM_COPY_DTOH = 2, /* device to host */
+  HUGESHIM_COPY_COUNT = 3
+};
+
+/* The host side of a copy as CUPTI reports it (record.host_memory). */
+enum hugeshim_copy_memory {
+  HUGESHIM_COPY_MEMORY_UNKNOWN = 0,
+  HUGESHIM_COPY_MEMORY_PAGEABLE = 1, /* staged by the driver through its own pinned buffers */
+  HUGESHIM_COPY_MEMORY_PINNED = 2,   /* page-locked: DMA straight from the program's pages */
+  HUGESHIM_COPY_MEMORY_MANAGED = 3,  /* unified memory */
+  HUGESHIM_COPY_MEMORY_COUNT = 4
+};
+
 /* Event flags (bit set). */
 enum hugeshim_event_flag {
   HUGESHIM_EVENT_REDIRECTED = 1u << 0, /* served from the shim's arena */
@@ -120,6 +138,8 @@ const char* hugeshim_fallback_name(uint32_t reason);   /* "pool_empty", ... */
 const char* hugeshim_page_class_name(uint32_t cls);    /* "1G", "2M", "thp", "base" */
 const char* hugeshim_phase_name(uint32_t phase);       /* "reserve", ... */
 const char* hugeshim_iommu_type_name(uint32_t type);   /* "unknown", "none", "identity", "DMA", "DMA-FQ" */
+const char* hugeshim_copy_direction_name(uint32_t dir); /* "unknown", "HtoD", "DtoH" */
+const char* hugeshim_copy_memory_name(uint32_t mem);   /* "unknown", "pageable", "pinned", "managed" */
 
 #ifdef __cplusplus
 }

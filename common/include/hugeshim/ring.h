@@ -76,7 +76,7 @@ extern "C" {
 #endif
 
 #define HUGESHIM_RING_MAGIC 0x31474e4952534855ull /* "UHSRING1" read little-endian */
-#define HUGESHIM_RING_ABI_VERSION 2u
+#define HUGESHIM_RING_ABI_VERSION 3u
 #define HUGESHIM_RING_FILE_PREFIX "ring-"
 #define HUGESHIM_RING_FILE_SUFFIX ".hsr"
 
@@ -88,6 +88,9 @@ extern "C" {
 #define HUGESHIM_RING_GPU_MAX 16u
 #define HUGESHIM_RING_BUS_ID_BYTES 16u
 #define HUGESHIM_RING_HIST_BUCKETS 64u
+/* Capacity of the per-API tables of the header (counters, small_calls):
+ * new API codes are appended to events.h without moving the layout. */
+#define HUGESHIM_RING_API_SLOTS 32u
 /* Stripes of the approximate small-call counters (see small_calls). */
 #define HUGESHIM_RING_SMALL_STRIPES 16u
 
@@ -120,7 +123,16 @@ struct hugeshim_ring_record {
   uint32_t cuda_flags;    /* flags the program passed to a CUDA call */
   uint64_t translations;  /* pages (IOMMU translations) a registration covered */
   uint64_t caller;        /* return address of the interposed call */
-  uint64_t reserved[3];   /* zero; pads the slot to three cache lines */
+  /* Copy events (api HUGESHIM_API_CUDA_MEMCPY) only, zero otherwise. A copy
+   * event's start_ns/end_ns are the copy's own start and end on the GPU
+   * (CUPTI activity, on CLOCK_MONOTONIC), address and requested the host
+   * side's address and the bytes copied, tid the thread that issued it;
+   * page_bytes the host range's bytes per page class when it lies in a
+   * shim region (flag REDIRECTED), all zero when the page sizes are unknown. */
+  uint64_t stream;        /* CUDA stream id (CUPTI streamId) */
+  uint64_t correlation;   /* CUPTI correlation id of the API call */
+  uint32_t copy_kind;     /* enum hugeshim_copy_direction */
+  uint32_t host_memory;   /* enum hugeshim_copy_memory */
 };
 
 /* A ring slot: the publication sequence number, then the record. */
@@ -142,6 +154,7 @@ struct hugeshim_ring_gpu {
 
 #define HUGESHIM_RING_FALLBACK_SLOTS 22
 HUGESHIM_ABI_ASSERT(HUGESHIM_FALLBACK_COUNT <= HUGESHIM_RING_FALLBACK_SLOTS, "room for every fallback code");
+HUGESHIM_ABI_ASSERT(HUGESHIM_API_COUNT <= HUGESHIM_RING_API_SLOTS, "room for every API code");
 
 /* Exact per-API totals (relaxed atomics). records_written + records_dropped
  * == events at every quiescent point. */
@@ -206,7 +219,7 @@ struct hugeshim_ring_header {
   uint8_t pad_after_dequeue[56];
 
   /* Exact totals (relaxed atomics). */
-  struct hugeshim_ring_api_counters counters[HUGESHIM_API_COUNT];
+  struct hugeshim_ring_api_counters counters[HUGESHIM_RING_API_SLOTS]; /* [HUGESHIM_API_COUNT..) zero */
   struct hugeshim_ring_histogram histograms[HUGESHIM_PHASE_COUNT][HUGESHIM_PAGE_COUNT];
 
   /* Calls below the size threshold, per API. Only the CUDA pinned-memory
@@ -219,47 +232,49 @@ struct hugeshim_ring_header {
    * stack address (threads have distinct stacks). The total is the sum over
    * stripes. */
   struct {
-    uint64_t calls[HUGESHIM_API_COUNT];
-    uint64_t pad; /* 24 * 8 = 192 bytes: stripes never share a cache line */
+    uint64_t calls[HUGESHIM_RING_API_SLOTS]; /* 32 * 8 = 256 bytes: stripes never share a cache line */
   } small_calls[HUGESHIM_RING_SMALL_STRIPES];
 
   /* Bytes from offset 0 made real by the producer (MADV_POPULATE_WRITE):
    * nothing past it is read or written. Only grows; atomic. */
   uint64_t reserved_bytes;
   uint32_t reader_attached; /* 1 once a collector attached; atomic */
-  uint32_t reserved_tail;   /* zero; the header size is a multiple of 64 bytes */
+  uint32_t reserved_tail[3]; /* zero; the header size is a multiple of 64 bytes */
 };
 
-/* The layout of ABI version 2, pinned (v2 kept v1's offsets; it changed the
- * slot protocol and the header's last 16 bytes): a change to any struct above that is
- * not matched here fails to compile on both sides (producer and reader), so
+/* The layout of ABI version 3, pinned (v2 kept v1's offsets and changed the
+ * slot protocol and the header's last 16 bytes; v3 gave the record's last
+ * 24 bytes to copy events and the per-API tables a fixed capacity): a change
+ * to any struct above that is not matched here fails to compile on both sides (producer and reader), so
  * it cannot ship without the version bump these numbers then need. */
-HUGESHIM_ABI_ASSERT(HUGESHIM_RING_ABI_VERSION == 2, "update the layout checks below with the version");
-HUGESHIM_ABI_ASSERT(sizeof(struct hugeshim_ring_record) == 184, "record layout (ABI v2)");
-HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_record, start_ns) == 16, "record layout (ABI v2)");
-HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_record, page_bytes) == 56, "record layout (ABI v2)");
-HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_record, phase_ns) == 88, "record layout (ABI v2)");
-HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_record, numa_asked) == 120, "record layout (ABI v2)");
-HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_record, caller) == 152, "record layout (ABI v2)");
-HUGESHIM_ABI_ASSERT(sizeof(struct hugeshim_ring_slot) == 192, "a slot is three cache lines (ABI v2)");
-HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_slot, record) == 8, "slot layout (ABI v2)");
-HUGESHIM_ABI_ASSERT(sizeof(struct hugeshim_ring_gpu) == 32, "GPU entry layout (ABI v2)");
-HUGESHIM_ABI_ASSERT(sizeof(struct hugeshim_ring_api_counters) == 248, "counter layout (ABI v2)");
-HUGESHIM_ABI_ASSERT(sizeof(struct hugeshim_ring_histogram) == 520, "histogram layout (ABI v2)");
-HUGESHIM_ABI_ASSERT(sizeof(struct hugeshim_ring_header) == 21248, "header layout (ABI v2)");
+HUGESHIM_ABI_ASSERT(HUGESHIM_RING_ABI_VERSION == 3, "update the layout checks below with the version");
+HUGESHIM_ABI_ASSERT(sizeof(struct hugeshim_ring_record) == 184, "record layout (ABI v3)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_record, start_ns) == 16, "record layout (ABI v3)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_record, page_bytes) == 56, "record layout (ABI v3)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_record, phase_ns) == 88, "record layout (ABI v3)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_record, numa_asked) == 120, "record layout (ABI v3)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_record, caller) == 152, "record layout (ABI v3)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_record, stream) == 160, "record layout (ABI v3)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_record, copy_kind) == 176, "record layout (ABI v3)");
+HUGESHIM_ABI_ASSERT(sizeof(struct hugeshim_ring_slot) == 192, "a slot is three cache lines (ABI v3)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_slot, record) == 8, "slot layout (ABI v3)");
+HUGESHIM_ABI_ASSERT(sizeof(struct hugeshim_ring_gpu) == 32, "GPU entry layout (ABI v3)");
+HUGESHIM_ABI_ASSERT(sizeof(struct hugeshim_ring_api_counters) == 248, "counter layout (ABI v3)");
+HUGESHIM_ABI_ASSERT(sizeof(struct hugeshim_ring_histogram) == 520, "histogram layout (ABI v3)");
+HUGESHIM_ABI_ASSERT(sizeof(struct hugeshim_ring_header) == 24512, "header layout (ABI v3)");
 HUGESHIM_ABI_ASSERT(sizeof(struct hugeshim_ring_header) % 64 == 0, "slots start cache-line aligned");
-HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, slots_offset) == 24, "header layout (ABI v2)");
-HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, pid) == 40, "header layout (ABI v2)");
-HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, exe) == 88, "header layout (ABI v2)");
-HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, config) == 1376, "header layout (ABI v2)");
-HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, gpus) == 3432, "header layout (ABI v2)");
-HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, enqueue_pos) == 4008, "header layout (ABI v2)");
-HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, dequeue_pos) == 4072, "header layout (ABI v2)");
-HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, counters) == 4136, "header layout (ABI v2)");
-HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, histograms) == 9840, "header layout (ABI v2)");
-HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, small_calls) == 18160, "header layout (ABI v2)");
-HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, reserved_bytes) == 21232, "header layout (ABI v2)");
-HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, reader_attached) == 21240, "header layout (ABI v2)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, slots_offset) == 24, "header layout (ABI v3)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, pid) == 40, "header layout (ABI v3)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, exe) == 88, "header layout (ABI v3)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, config) == 1376, "header layout (ABI v3)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, gpus) == 3432, "header layout (ABI v3)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, enqueue_pos) == 4008, "header layout (ABI v3)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, dequeue_pos) == 4072, "header layout (ABI v3)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, counters) == 4136, "header layout (ABI v3)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, histograms) == 12072, "header layout (ABI v3)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, small_calls) == 20392, "header layout (ABI v3)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, reserved_bytes) == 24488, "header layout (ABI v3)");
+HUGESHIM_ABI_ASSERT(offsetof(struct hugeshim_ring_header, reader_attached) == 24496, "header layout (ABI v3)");
 
 #ifdef __cplusplus
 }
