@@ -7,6 +7,8 @@
 // The file is appended to, so a restarted recorder continues where the last
 // one stopped: what it committed was released, what it had not is re-read.
 // A file that is not a recording (or empty) is refused, untouched (exit 2).
+// --kernel (root) also records the kernel events of the recorded processes,
+// each followed from the moment its ring is found (kernel_recording.h).
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <csignal>
@@ -18,6 +20,7 @@
 
 #include "commands.h"
 #include "drain_loop.h"
+#include "kernel_recording.h"
 #include "ring_root.h"
 
 namespace hugeshim::collector {
@@ -64,10 +67,16 @@ class Recorders {
   }
 
   std::vector<std::unique_ptr<Recorder>>& all() { return recorders_; }
+  // Called with each process attached, by every recorder, later ones too.
+  void on_attach(std::function<void(pid_t)> callback) {
+    on_attach_ = std::move(callback);
+    for (auto& r : recorders_) r->on_attach(on_attach_);
+  }
 
  private:
   void add(const std::string& dir, uid_t owner = geteuid()) {
     recorders_.push_back(std::make_unique<Recorder>(store_, dir, std::cerr, owner));
+    if (on_attach_) recorders_.back()->on_attach(on_attach_);
     opened_.insert(dir);
   }
   Store& store_;
@@ -75,6 +84,7 @@ class Recorders {
   std::vector<std::unique_ptr<Recorder>> recorders_;
   std::set<std::string> opened_, told_;
   bool scanned_ = false;
+  std::function<void(pid_t)> on_attach_;
 };
 
 // drain_while (drain_loop.h) over several recorders, with the same cadence.
@@ -113,6 +123,7 @@ int cmd_record(int argc, char** argv) {
   std::vector<std::string> dirs;
   std::string root;
   double duration = 0;
+  bool kernel = false;
   app.add_option("-o,--output", output, "recording to append to (created when absent; any other file is refused)")
       ->capture_default_str();
   app.add_option("--dir", dirs, "ring directory, repeatable (default HUGESHIM_RING_DIR: " + default_ring_dir() + ")");
@@ -120,6 +131,9 @@ int cmd_record(int argc, char** argv) {
                  "shared ring root (HUGESHIM_RING_ROOT, e.g. /run/hugeshim): its per-UID directories, "
                  "every user's for root, one's own otherwise");
   app.add_option("--duration", duration, "stop after S seconds (0: until SIGINT/SIGTERM)")->check(CLI::NonNegativeNumber);
+  app.add_flag("--kernel", kernel,
+               "also record the kernel events (compaction, huge page allocation, page faults, IOMMU and DMA "
+               "mappings) of the recorded processes; needs root and tracefs");
   CLI11_PARSE(app, argc, argv);
   if (dirs.empty() && root.empty()) dirs.push_back(default_ring_dir());
   // First, so that a stop asked for while the store and the directories
@@ -130,8 +144,14 @@ int cmd_record(int argc, char** argv) {
   Store store(output, /*replace=*/false);
   // Opened before anything runs: a bad directory or root is an error now.
   Recorders recorders(store, dirs, root);
+  std::unique_ptr<KernelRecording> kernel_events;
+  if (kernel) kernel_events = KernelRecording::start(store, "hugeshim record", std::cerr);
+  if (kernel_events) recorders.on_attach([&](pid_t pid) { kernel_events->follow(pid); });
   const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(duration);
-  auto keep_going = [&] { return !g_stop && (duration <= 0 || std::chrono::steady_clock::now() < end); };
+  auto keep_going = [&] {
+    if (kernel_events) kernel_events->poll();
+    return !g_stop && (duration <= 0 || std::chrono::steady_clock::now() < end);
+  };
   // An empty root is valid: users' directories appear as they start.
   while (recorders.all().empty() && keep_going()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -150,9 +170,15 @@ int cmd_record(int argc, char** argv) {
       attached += r->attached();
     }
   }
+  if (kernel_events) {
+    kernel_events->finish();
+    // after merge: attribute_kernel_events(store.db());
+  }
   std::cerr << "hugeshim record: " << s.records << " events from " << s.processes << " process(es) stored in "
             << output << " (" << s.finished << " finished, " << attached << " still running, " << s.skipped
-            << " slots skipped, " << s.rejected << " segments rejected)\n";
+            << " slots skipped, " << s.rejected << " segments rejected)";
+  if (kernel_events) std::cerr << "; kernel events: " << kernel_events->events() << " stored, " << kernel_events->lost() << " lost";
+  std::cerr << "\n";
   return 0;
 }
 

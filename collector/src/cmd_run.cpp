@@ -4,6 +4,9 @@
 // same directory) while it runs, prints a summary to stderr, and exits with
 // CMD's status (128 + signal when a signal killed it). Once CMD started,
 // nothing that goes wrong in recording or reporting changes that status.
+// --kernel (root) also records CMD's kernel events: CMD is followed from
+// before it execs (it waits on a pipe until it is), its threads and
+// children by the kernel's fork following (kernel_recording.h).
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
@@ -11,6 +14,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
 #include <filesystem>
 #include <iostream>
 #include <sys/stat.h>
@@ -20,6 +24,7 @@
 
 #include "commands.h"
 #include "drain_loop.h"
+#include "kernel_recording.h"
 #include "report.h"
 #include "store.h"
 
@@ -74,9 +79,18 @@ int exit_status(int wait_status) {
   return WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : 1;
 }
 
-[[noreturn]] void exec_child(const std::vector<std::string>& command, const std::string& shim, const std::string& ring_dir) {
+// `go` (-1: none): a pipe CMD waits on until the parent closes its end,
+// so that the parent can follow its pid before it runs.
+[[noreturn]] void exec_child(const std::vector<std::string>& command, const std::string& shim, const std::string& ring_dir,
+                             int go) {
   signal(SIGINT, SIG_DFL);
   signal(SIGQUIT, SIG_DFL);
+  if (go >= 0) {
+    char byte;
+    while (read(go, &byte, 1) < 0 && errno == EINTR) {
+    }
+    close(go);
+  }
   const char* old = getenv("LD_PRELOAD");
   std::string preload = old && *old ? std::string(old) + ":" + shim : shim;
   setenv("LD_PRELOAD", preload.c_str(), 1);
@@ -96,7 +110,7 @@ int cmd_run(int argc, char** argv) {
   std::string output = "hugeshim.db";
   std::string format = "text";
   size_t top = 5;
-  bool force = false, append = false;
+  bool force = false, append = false, kernel = false;
   std::vector<std::string> command;
   app.add_option("-o,--output", output, "SQLite file to write; must be absent, empty or a recording")
       ->capture_default_str();
@@ -105,6 +119,9 @@ int cmd_run(int argc, char** argv) {
   app.add_option("--format", format, "summary format: text, json or none")
       ->check(CLI::IsMember({"text", "json", "none"}))->capture_default_str();
   app.add_option("--top", top, "largest/slowest events listed per process")->capture_default_str();
+  app.add_flag("--kernel", kernel,
+               "also record CMD's kernel events (compaction, huge page allocation, page faults, IOMMU and DMA "
+               "mappings); needs root and tracefs");
   // Our options come first; CMD starts at "--" or at the first word that is
   // not an option of ours, and everything from there on is CMD's own.
   int ours_end = 1;
@@ -137,6 +154,13 @@ int cmd_run(int argc, char** argv) {
   Store store(output, /*replace=*/force);
   const int64_t earlier_processes = store.last_process_id();
   Recorder recorder(store, ring_dir.path(), std::cerr);
+  std::unique_ptr<KernelRecording> kernel_events;
+  int go[2] = {-1, -1};
+  if (kernel) kernel_events = KernelRecording::start(store, "hugeshim run", std::cerr);
+  if (kernel_events) {
+    recorder.on_attach([&](pid_t pid) { kernel_events->follow(pid); });
+    if (pipe2(go, O_CLOEXEC) != 0) throw std::runtime_error(std::string("pipe failed: ") + strerror(errno));
+  }
 
   // Like time(1): the terminal's ^C and ^\ go to CMD, which decides; we stay
   // to drain and summarise. Termination requests are passed on to CMD.
@@ -147,8 +171,16 @@ int cmd_run(int argc, char** argv) {
 
   pid_t child = fork();
   if (child < 0) throw std::runtime_error(std::string("fork failed: ") + strerror(errno));
-  if (child == 0) exec_child(command, shim, ring_dir.path());
+  if (child == 0) {
+    if (go[1] >= 0) close(go[1]);
+    exec_child(command, shim, ring_dir.path(), go[0]);
+  }
   g_child = child;
+  if (kernel_events) {
+    kernel_events->follow(child);
+    close(go[0]);
+    close(go[1]);  // CMD runs now
+  }
   // A closed stderr (`hugeshim run ... 2>&1 | head`) must not kill us before
   // we return CMD's status. CMD got the disposition we were started with.
   signal(SIGPIPE, SIG_IGN);
@@ -158,16 +190,24 @@ int cmd_run(int argc, char** argv) {
   bool recorded = true;
   try {
     drain_while(recorder, [&] {
+      if (kernel_events) kernel_events->poll();
       if (waitpid(child, &status, WNOHANG) == child) child_running = false;
       return child_running;
     });
     // Descendants that outlive CMD get a moment to finish, then what their
     // rings hold is taken as it is.
     const auto grace_end = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-    drain_while(recorder, [&] { return recorder.attached() > 0 && std::chrono::steady_clock::now() < grace_end; });
+    drain_while(recorder, [&] {
+      if (kernel_events) kernel_events->poll();
+      return recorder.attached() > 0 && std::chrono::steady_clock::now() < grace_end;
+    });
     if (recorder.attached() > 0)
       std::cerr << "hugeshim run: " << recorder.attached() << " process(es) still running after " << command[0]
                 << " exited; their later events are not recorded\n";
+    if (kernel_events) {
+      kernel_events->finish();
+      // after merge: attribute_kernel_events(store.db());
+    }
   } catch (const std::exception& e) {
     // A recording that fails (disk full, a damaged file) must not lose
     // CMD's status: stop recording and wait for CMD.
@@ -189,7 +229,10 @@ int cmd_run(int argc, char** argv) {
     }
   }
   std::cerr << "hugeshim run: " << recorder.stats().records << " events from " << recorder.stats().processes
-            << " process(es) stored in " << output << "\n";
+            << " process(es) stored in " << output;
+  if (kernel_events && recorded)
+    std::cerr << "; kernel events: " << kernel_events->events() << " stored, " << kernel_events->lost() << " lost";
+  std::cerr << "\n";
   return exit_status(status);
 }
 

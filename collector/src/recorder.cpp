@@ -101,6 +101,7 @@ void Recorder::discover() {
           store_.commit();
         }
         ++stats_.processes;
+        if (on_attach_) on_attach_(t->segment.identity().pid);
         tracked_.emplace(name, std::move(t));
         break;
       }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <ostream>
@@ -48,6 +49,9 @@ class Recorder {
   // Segments still attached (their processes may still run).
   size_t attached() const { return tracked_.size(); }
   const RecorderStats& stats() const { return stats_; }
+  // Called with the pid of each process whose segment gets attached
+  // (`--kernel` follows it from then on).
+  void on_attach(std::function<void(pid_t)> callback) { on_attach_ = std::move(callback); }
 
  private:
   struct Tracked;
@@ -61,6 +65,7 @@ class Recorder {
   std::set<std::string> refused_;  // names already reported
   std::vector<DrainedSlot> batch_;
   RecorderStats stats_;
+  std::function<void(pid_t)> on_attach_;
 };
 
 // Default ring directory: HUGESHIM_RING_DIR or /dev/shm/hugeshim-UID.
