@@ -40,14 +40,15 @@ RingPage parse_ring_page(const uint8_t* page, size_t size, const PageLayout& lay
   }
   uint64_t ts = load(page + layout.timestamp_offset, 8);
   const uint64_t commit = load(page + layout.commit_offset, layout.commit_size);
-  const size_t length = commit & kCommitMask;
+  size_t length = commit & kCommitMask;
   const size_t room = std::min<size_t>(size - layout.data_offset, layout.data_size);
   if (length > room) {
+    // A short read or a forged commit: what lies inside the page is parsed.
     out.damaged = true;
-    return out;
+    length = room;
   }
   const uint8_t* data = page + layout.data_offset;
-  if (commit & kMissedEvents) {
+  if (commit & kMissedEvents) {  // (a stored count lies right after the committed bytes)
     out.missed = true;
     if ((commit & kMissedStored) && length + 8 <= room) out.missed_count = load(data + length, 8);
   }
