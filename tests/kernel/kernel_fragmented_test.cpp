@@ -1,0 +1,114 @@
+// A THP populate on a host whose free memory holds no free 2 MiB block:
+// `hugeshim run --kernel` stores the direct compaction it entered, on the
+// thread of the shim's malloc and inside that malloc's time window.
+//
+// Bounded fragmentation: every free block of order 9 or more is taken into
+// the hugetlb pool (a pool of free pages, taken in well under a second and
+// given back at the end, RAII), so the free memory left is the host's own
+// smaller pieces (GiBs on a host that has run a while; checked below) and a
+// THP fault must compact. (tools/fragment/fragment-memory builds the same
+// state from scratch at ~9 s per GiB, too slow for a test.) Needs root and
+// THP; RUN_SERIAL: no other test gets a huge page meanwhile.
+#define BOOST_TEST_MODULE kernel_fragmented
+#include <boost/test/unit_test.hpp>
+
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "process.h"
+#include "sqlite_db.h"
+#include "temp_dir.h"
+#include "thp_mode.h"
+
+using namespace hugeshim_test;
+using hugeshim::collector::Database;
+
+namespace {
+
+// Free 2 MiB blocks in /proc/buddyinfo (an order-10 block counts twice)
+// and free bytes in smaller pieces.
+struct BuddyFree {
+  long blocks_2m = 0;
+  long long small_bytes = 0;
+};
+BuddyFree buddy_free() {
+  std::ifstream in("/proc/buddyinfo");
+  BuddyFree f;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream s(line.substr(line.find("zone") + 4));
+    std::string zone;
+    s >> zone;
+    long count;
+    for (int order = 0; s >> count; ++order) {
+      if (order >= 9) f.blocks_2m += count << (order - 9);
+      else f.small_bytes += static_cast<long long>(count) * (4096ll << order);
+    }
+  }
+  return f;
+}
+
+// nr_hugepages raised to take every free 2 MiB block, restored at the end.
+class PoolTakesFreeBlocks {
+ public:
+  PoolTakesFreeBlocks() : previous_(meminfo("HugePages_Total")) {
+    set(previous_ + buddy_free().blocks_2m);
+  }
+  ~PoolTakesFreeBlocks() { set(previous_); }
+
+ private:
+  static void set(long pages) { std::ofstream("/proc/sys/vm/nr_hugepages") << pages; }
+  long previous_;
+};
+
+int64_t scalar(Database& db, const std::string& sql) {
+  auto q = db.prepare(sql);
+  BOOST_REQUIRE(q.step());
+  return q.int64(0);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(compaction_is_stored_for_the_populating_thread) {
+  if (geteuid() != 0 || access("/sys/kernel/tracing/events", F_OK) != 0) {
+    BOOST_TEST_MESSAGE("skipped: needs root and tracefs (kernel_capture_test mounts it)");
+    return;
+  }
+  if (!thp_enabled()) {
+    BOOST_TEST_MESSAGE("skipped: THP is '" << thp_mode() << "' here");
+    return;
+  }
+  if (buddy_free().small_bytes < (1ll << 30)) {
+    BOOST_TEST_MESSAGE("skipped: less than 1 GiB free in pieces below 2 MiB; taking the free blocks would starve the host");
+    return;
+  }
+  TempDir dir;
+  const std::string db_path = dir.path() + "/f.db";
+  Env env;
+  env["HUGESHIM_PAGES"] = "thp";
+  env["HUGESHIM_POPULATE"] = "eager";
+  env["HUGESHIM_PREFAULT_THREADS"] = "1";
+  env["HUGESHIM_CACHE"] = "0";
+  env["HUGESHIM_MIN_SIZE"] = "4MiB";
+  RunResult r;
+  {
+    PoolTakesFreeBlocks fragmented;
+    BOOST_TEST_MESSAGE("free 2 MiB blocks left: " << buddy_free().blocks_2m);
+    r = run({bin_dir() + "/hugeshim", "run", "--kernel", "--format", "none", "-o", db_path, "--",
+             bin_dir() + "/populate_probe", "malloc", "64", "1"},
+            env);
+  }
+  BOOST_TEST_MESSAGE("stderr:\n" << r.err << "stdout:\n" << r.out);
+  BOOST_REQUIRE_EQUAL(r.status, 0);
+  Database db(db_path, Database::Mode::read_only);
+  BOOST_TEST(scalar(db, "SELECT events_lost FROM kernel_trace") == 0);
+  // The malloc's window on its thread holds the compaction.
+  const std::string in_malloc =
+      "FROM kernel_events k JOIN events e ON k.tid = e.tid AND k.ts_ns BETWEEN e.start_ns AND e.end_ns "
+      "WHERE e.api = 'malloc' AND e.requested = 67108864 AND ";
+  BOOST_TEST(scalar(db, "SELECT count(*) " + in_malloc + "k.event = 'compaction:mm_compaction_try_to_compact_pages'") >= 1);
+  BOOST_TEST(scalar(db, "SELECT count(*) " + in_malloc + "k.event = 'compaction:mm_compaction_begin'") >= 1);
+  BOOST_TEST(scalar(db, "SELECT count(*) " + in_malloc + "k.event = 'compaction:mm_compaction_end'") >= 1);
+}
