@@ -1,7 +1,9 @@
 // `hugeshim run --kernel` on this kernel: a program's hugetlb populate,
 // lazily touched hugetlb pages and THP populate are recorded from its own
 // threads only (a noisy process beside it is not), nothing is lost at this
-// rate, and the tracefs instance is gone afterwards. As another user,
+// rate, and the tracefs instance is gone afterwards. `record --kernel`
+// follows a process from the moment its ring is found and ends cleanly on
+// SIGTERM (instance removed, session row finished). As another user,
 // --kernel says it needs root in one line and the recording is complete.
 // Needs root and tracefs; skipped with a message otherwise.
 #define BOOST_TEST_MODULE kernel_capture
@@ -14,8 +16,10 @@
 #include <csignal>
 #include <filesystem>
 #include <set>
+#include <thread>
 
 #include "process.h"
+#include "ring_dir.h"
 #include "sqlite_db.h"
 #include "temp_dir.h"
 #include "thp_mode.h"
@@ -110,6 +114,48 @@ BOOST_AUTO_TEST_CASE(a_program_kernel_events_come_from_its_threads_only) {
   } else {
     BOOST_TEST_MESSAGE("THP is '" << thp_mode() << "' here: no THP allocation expected");
   }
+}
+
+BOOST_AUTO_TEST_CASE(record_follows_a_process_once_its_ring_is_found) {
+  if (!tracefs_usable()) return;
+  HugePool pool(meminfo("HugePages_Total") + 8);
+  RingDir ring;
+  TempDir dir;
+  const std::string db_path = dir.path() + "/r.db";
+  const std::set<std::string> before = our_instances();
+  Child recorder({bin_dir() + "/hugeshim", "record", "--kernel", "--dir", ring.path(), "-o", db_path}, {});
+  Env env = with_shim(ring.recording());
+  Child workload({bin_dir() + "/kernel_workload", "--wait"}, env);
+  BOOST_REQUIRE_EQUAL(workload.read_line(), "ready");
+  // Attached once its process row is stored.
+  bool attached = false;
+  for (int i = 0; i < 100 && !attached; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    try {
+      Database db(db_path, Database::Mode::read_only);
+      auto q = db.prepare("SELECT count(*) FROM processes");
+      attached = q.step() && q.int64(0) == 1;
+    } catch (const std::exception&) {
+    }
+  }
+  BOOST_REQUIRE(attached);
+  const std::string done = workload.ask("go");
+  BOOST_REQUIRE_EQUAL(workload.wait(), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // a read of the kernel buffers
+  kill(recorder.pid(), SIGTERM);
+  BOOST_REQUIRE_EQUAL(recorder.wait(), 0);
+  const std::string err = recorder.stderr_text();
+  BOOST_TEST_MESSAGE("record stderr:\n" << err);
+  BOOST_TEST(err.find(" stored, 0 lost") != std::string::npos);
+  BOOST_TEST((our_instances() == before));
+  Database db(db_path, Database::Mode::read_only);
+  BOOST_TEST(scalar(db, "SELECT count(*) FROM kernel_trace WHERE ended_ns > started_ns AND events_lost = 0") == 1);
+  const long lazy = field_of(done, "lazy");
+  BOOST_TEST(scalar(db, "SELECT count(*) FROM kernel_events WHERE event = 'exceptions:page_fault_user' AND tid = " +
+                            std::to_string(field_of(done, "lazy_tid")) + " AND json_extract(fields, '$.address') BETWEEN " +
+                            std::to_string(lazy) + " AND " + std::to_string(lazy + (8 << 20) - 1)) == 4);
+  BOOST_TEST(scalar(db, "SELECT count(*) FROM kernel_events WHERE pid IS NOT NULL AND pid != " +
+                            std::to_string(field_of(done, "pid"))) == 0);
 }
 
 BOOST_AUTO_TEST_CASE(without_root_kernel_says_so_once_and_records_the_rest) {

@@ -4,12 +4,16 @@
 // 2 MiB page), and a THP populate (MADV_HUGEPAGE + MADV_POPULATE_WRITE,
 // 16 MiB). Prints "pid=P lazy_tid=T lazy=ADDR" on stdout; exits 1 when a
 // step fails (a hugetlb pool too small, no MADV_POPULATE_WRITE).
+// With --wait it first mallocs 8 MiB (under the shim: an event, so its
+// ring appears), prints "ready" and waits for a line on stdin.
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <thread>
 
 #ifndef MADV_POPULATE_WRITE
@@ -27,7 +31,15 @@ void* map_hugetlb(size_t len) {
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  if (argc > 1 && strcmp(argv[1], "--wait") == 0) {
+    void* first = malloc(size_t{8} << 20);
+    printf("ready\n");
+    fflush(stdout);
+    char line[16];
+    if (!fgets(line, sizeof line, stdin)) return 1;
+    free(first);
+  }
   void* populated = map_hugetlb(4 * kHuge);
   if (!populated || madvise(populated, 4 * kHuge, MADV_POPULATE_WRITE) != 0) {
     perror("kernel_workload: hugetlb populate");
