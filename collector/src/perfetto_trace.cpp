@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "perfetto_kernel.h"
+
 namespace hugeshim::collector {
 namespace {
 
@@ -96,12 +98,12 @@ void write_names(const std::map<int64_t, Process>& processes, EventWriter& event
 }
 
 // Every event with its phases, thread by thread in time order.
-void write_slices(Database& db, int64_t origin, EventWriter& events) {
+void write_slices(Database& db, int64_t origin, EventWriter& events, PerfettoKernel& kernel) {
   Statement q = db.prepare(
       "SELECT p.pid, e.tid, e.ring_pos, e.api, e.start_ns, e.end_ns, e.reserve_ns, e.populate_ns, e.lock_ns, "
       "e.register_ns, e.bytes_1g, e.bytes_2m, e.bytes_thp, e.bytes_base, e.requested, e.mapped, e.page_class, "
       "e.fallback, e.numa_asked, e.numa_got, e.result, e.err, e.flags, e.gpu, e.caller, e.caller_module, "
-      "e.caller_offset FROM events e JOIN processes p ON p.id = e.process_id "
+      "e.caller_offset, e.process_id FROM events e JOIN processes p ON p.id = e.process_id "
       "WHERE e.start_ns IS NOT NULL AND e.end_ns IS NOT NULL "
       // Enclosing slices before the slices they enclose.
       "ORDER BY p.pid, e.tid, e.start_ns, max(e.end_ns, e.start_ns) DESC, e.process_id, e.ring_pos");
@@ -156,10 +158,12 @@ void write_slices(Database& db, int64_t origin, EventWriter& events) {
                 {"dur", micros(end, start)},
                 {"args", std::move(args)}});
     int64_t at = start;
+    EventSlices drawn{pid, tid, start, end, {}};
     for (int phase = 0; phase < 4; ++phase) {
       const int64_t recorded = q.int64(6 + phase);
       if (recorded <= 0 || at >= end) continue;
       const int64_t phase_end = std::min(end, at + recorded);
+      drawn.phases[phase] = {at, phase_end};
       events.add({{"ph", "X"},
                   {"cat", "phase"},
                   {"name", registration && phase == 1 ? "prepare" : kPhases[phase]},
@@ -170,6 +174,7 @@ void write_slices(Database& db, int64_t origin, EventWriter& events) {
                   {"args", {{"recorded_ns", recorded}}}});
       at = phase_end;
     }
+    kernel.write_children(q.int64(27), q.int64(2), drawn, origin, [&](const json& e) { events.add(e); });
   }
 }
 
@@ -217,9 +222,10 @@ void write_perfetto_trace(Database& db, std::ostream& out) {
                       {"origin_monotonic_ns", origin},
                       {"clock", "CLOCK_MONOTONIC, rebased to the earliest process start or event"}};
   out << "{\"displayTimeUnit\":\"ns\",\"otherData\":" << other.dump() << ",\"traceEvents\":[";
+  PerfettoKernel kernel(db);  // before any statement stays open: it may build TEMP tables
   EventWriter events(out);
   write_names(processes, events);
-  write_slices(db, origin, events);
+  write_slices(db, origin, events, kernel);
   write_counters(db, processes, origin, events);
   out << "\n]}\n";
 }

@@ -8,6 +8,9 @@
 #include <tuple>
 #include <vector>
 
+#include "kernel_attribution.h"
+#include "report_kernel.h"
+
 namespace hugeshim::collector {
 namespace {
 
@@ -227,6 +230,7 @@ std::string caller_text(const json& e) {
 
 json build_report(Database& db, size_t top, int64_t after_process_id) {
   json processes = json::array();
+  const bool kernel = ensure_kernel_summaries(db);  // a recording made with --kernel
   Statement q = db.prepare(
       "SELECT id, pid, ppid, exe, cmdline, state, start_realtime_ns, ring_capacity FROM processes WHERE id > ?1 "
       "ORDER BY id");
@@ -240,9 +244,12 @@ json build_report(Database& db, size_t top, int64_t after_process_id) {
     p["state"] = q.text(5);
     p["start_realtime_ns"] = q.int64(6);
     p["ring_capacity"] = q.int64(7);
+    if (kernel) p["kernel"] = kernel_process_report(db, q.int64(0), top);
     processes.push_back(std::move(p));
   }
-  return {{"schema", "hugeshim-report/1"}, {"processes", processes}};
+  json report = {{"schema", "hugeshim-report/1"}, {"processes", processes}};
+  if (kernel) report["kernel_traces"] = kernel_traces_report(db);
+  return report;
 }
 
 std::string render_json(const json& report) { return report.dump(2, ' ', false, json::error_handler_t::replace); }
@@ -314,9 +321,11 @@ void render_text(const json& report, std::ostream& out) {
         out << line;
       }
     }
+    render_kernel_text(p, out);
     out << "\n";
   }
   if (report["processes"].empty()) out << "no processes recorded\n";
+  render_kernel_traces_text(report, out);
 }
 
 void render_csv(const json& report, std::ostream& out) {
@@ -343,6 +352,7 @@ void render_csv(const json& report, std::ostream& out) {
         out << "\n";
       }
     }
+  render_kernel_csv(report, out);
 }
 
 }  // namespace hugeshim::collector
