@@ -36,28 +36,24 @@ constexpr uint8_t kCuptiMemoryManagedStatic = 7;
 
 // The runtime copy calls whose parameters name a host pointer
 // (cupti_runtime_cbid.h). cudaMemcpyKind: 1 HtoD, 2 DtoH, 4 Default.
-enum CuptiRuntimeCbid : uint32_t {
-  kCbidCudaMemcpy = 31,             // cudaMemcpy_v3020
-  kCbidCudaMemcpy2D = 32,           // cudaMemcpy2D_v3020
-  kCbidCudaMemcpyAsync = 41,        // cudaMemcpyAsync_v3020
-  kCbidCudaMemcpy2DAsync = 44,      // cudaMemcpy2DAsync_v3020
-  kCbidCudaMemcpyPtds = 215,        // cudaMemcpy_ptds_v7000
-  kCbidCudaMemcpy2DPtds = 216,      // cudaMemcpy2D_ptds_v7000
-  kCbidCudaMemcpyAsyncPtsz = 225,   // cudaMemcpyAsync_ptsz_v7000
-  kCbidCudaMemcpy2DAsyncPtsz = 228, // cudaMemcpy2DAsync_ptsz_v7000
-};
+constexpr uint32_t kCbidCudaMemcpy = 31;             // cudaMemcpy_v3020
+constexpr uint32_t kCbidCudaMemcpy2D = 32;           // cudaMemcpy2D_v3020
+constexpr uint32_t kCbidCudaMemcpyAsync = 41;        // cudaMemcpyAsync_v3020
+constexpr uint32_t kCbidCudaMemcpy2DAsync = 44;      // cudaMemcpy2DAsync_v3020
+constexpr uint32_t kCbidCudaMemcpyPtds = 215;        // cudaMemcpy_ptds_v7000
+constexpr uint32_t kCbidCudaMemcpy2DPtds = 216;      // cudaMemcpy2D_ptds_v7000
+constexpr uint32_t kCbidCudaMemcpyAsyncPtsz = 225;   // cudaMemcpyAsync_ptsz_v7000
+constexpr uint32_t kCbidCudaMemcpy2DAsyncPtsz = 228; // cudaMemcpy2DAsync_ptsz_v7000
 
 // The driver copy calls with a host side (cupti_driver_cbid.h).
-enum CuptiDriverCbid : uint32_t {
-  kCbidCuMemcpyHtoD = 276,          // cuMemcpyHtoD_v2
-  kCbidCuMemcpyHtoDAsync = 277,     // cuMemcpyHtoDAsync_v2
-  kCbidCuMemcpyDtoH = 278,          // cuMemcpyDtoH_v2
-  kCbidCuMemcpyDtoHAsync = 279,     // cuMemcpyDtoHAsync_v2
-  kCbidCuMemcpyHtoDPtds = 397,      // cuMemcpyHtoD_v2_ptds
-  kCbidCuMemcpyDtoHPtds = 398,      // cuMemcpyDtoH_v2_ptds
-  kCbidCuMemcpyHtoDAsyncPtsz = 421, // cuMemcpyHtoDAsync_v2_ptsz
-  kCbidCuMemcpyDtoHAsyncPtsz = 422, // cuMemcpyDtoHAsync_v2_ptsz
-};
+constexpr uint32_t kCbidCuMemcpyHtoD = 276;          // cuMemcpyHtoD_v2
+constexpr uint32_t kCbidCuMemcpyHtoDAsync = 277;     // cuMemcpyHtoDAsync_v2
+constexpr uint32_t kCbidCuMemcpyDtoH = 278;          // cuMemcpyDtoH_v2
+constexpr uint32_t kCbidCuMemcpyDtoHAsync = 279;     // cuMemcpyDtoHAsync_v2
+constexpr uint32_t kCbidCuMemcpyHtoDPtds = 397;      // cuMemcpyHtoD_v2_ptds
+constexpr uint32_t kCbidCuMemcpyDtoHPtds = 398;      // cuMemcpyDtoH_v2_ptds
+constexpr uint32_t kCbidCuMemcpyHtoDAsyncPtsz = 421; // cuMemcpyHtoDAsync_v2_ptsz
+constexpr uint32_t kCbidCuMemcpyDtoHAsyncPtsz = 422; // cuMemcpyDtoHAsync_v2_ptsz
 
 // CUpti_CallbackData: what an API callback receives (runtime and driver
 // domains).
