@@ -15,6 +15,9 @@
 #include <vector>
 
 #include "cupti/copy_join.h"
+#include "hugeshim/options.h"
+#include "ring_dir.h"
+#include "telemetry/telemetry.h"
 
 using namespace hugeshim;
 
@@ -363,4 +366,48 @@ BOOST_AUTO_TEST_CASE(outcomes_are_counted) {
   BOOST_TEST(c.unjoined.load() == 1u);
   BOOST_TEST(c.below_min.load() == 1u);
   BOOST_TEST(c.other_kind.load() == 1u);
+}
+
+// The event goes through the normal telemetry path into a real ring
+// segment, keeping the copy's own times, the issuing thread and the copy
+// fields (ring.h's contract for api cudaMemcpy), and the per-API counters
+// count it.
+BOOST_AUTO_TEST_CASE(a_copy_event_reaches_the_ring_as_the_contract_says) {
+  hugeshim_test::RingDir ring;
+  setenv("HUGESHIM_RING_DIR", ring.path().c_str(), 1);
+  setenv("HUGESHIM_RING_SLOTS", "64", 1);
+  options_load();
+  telemetry_init();
+  Join j;
+  const uintptr_t host = kRegion + (47ull << 20);
+  cudaMemcpyAsync_v3020_params p{ptr(kDevice), ptr(host), 2 << 20, cudaMemcpyHostToDevice, nullptr};
+  BOOST_REQUIRE(j.call(CUPTI_CB_DOMAIN_RUNTIME_API, CUPTI_RUNTIME_TRACE_CBID_cudaMemcpyAsync_v3020, &p, 500, 31337));
+  Event ev;
+  auto r = activity(CUPTI_ACTIVITY_MEMCPY_KIND_HTOD, CUPTI_ACTIVITY_MEMORY_KIND_PINNED,
+                    CUPTI_ACTIVITY_MEMORY_KIND_DEVICE, 2 << 20, 501, 500, 111000, 151000, 21);
+  BOOST_REQUIRE(static_cast<int>(j.complete(r, &ev)) == static_cast<int>(JoinOutcome::joined));
+  telemetry_emit(ev);
+  telemetry_at_exit();
+  hugeshim_test::RingContents c = ring.drain();
+  unsetenv("HUGESHIM_RING_DIR");
+  unsetenv("HUGESHIM_RING_SLOTS");
+  BOOST_REQUIRE_EQUAL(c.records.size(), 1u);
+  const hugeshim_ring_record& rec = c.records[0];
+  BOOST_TEST(rec.api == HUGESHIM_API_CUDA_MEMCPY);
+  BOOST_TEST(rec.start_ns == 111000u);
+  BOOST_TEST(rec.end_ns == 151000u);
+  BOOST_TEST(rec.tid == 31337u);
+  BOOST_TEST(rec.address == host);
+  BOOST_TEST(rec.requested == (2u << 20));
+  BOOST_TEST(rec.stream == 21u);
+  BOOST_TEST(rec.correlation == 500u);
+  BOOST_TEST(rec.copy_kind == HUGESHIM_COPY_HTOD);
+  BOOST_TEST(rec.host_memory == HUGESHIM_COPY_MEMORY_PINNED);
+  BOOST_TEST(rec.flags == static_cast<uint32_t>(HUGESHIM_EVENT_REDIRECTED));
+  BOOST_TEST(rec.page_bytes[HUGESHIM_PAGE_2M] == (1u << 20));
+  BOOST_TEST(rec.page_bytes[HUGESHIM_PAGE_BASE] == (1u << 20));
+  BOOST_TEST(rec.mapped == 0u);
+  for (uint64_t phase : rec.phase_ns) BOOST_TEST(phase == 0u);
+  BOOST_TEST(c.counters[HUGESHIM_API_CUDA_MEMCPY].events == 1u);
+  BOOST_TEST(c.counters[HUGESHIM_API_CUDA_MEMCPY].bytes_requested == (2u << 20));
 }
