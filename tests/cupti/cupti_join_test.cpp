@@ -294,6 +294,16 @@ BOOST_AUTO_TEST_CASE(a_record_without_a_call_is_kept_without_a_host_address) {
   BOOST_TEST(ev.flags == 0u);
 }
 
+BOOST_AUTO_TEST_CASE(a_record_cupti_could_not_time_keeps_no_times) {
+  Join j;
+  Event ev;
+  auto r = activity(CUPTI_ACTIVITY_MEMCPY_KIND_HTOD, CUPTI_ACTIVITY_MEMORY_KIND_PAGEABLE,
+                    CUPTI_ACTIVITY_MEMORY_KIND_DEVICE, 1 << 20, 910, 911, 0, 0);
+  BOOST_TEST(static_cast<int>(j.complete(r, &ev)) == static_cast<int>(JoinOutcome::unjoined));
+  BOOST_TEST(ev.start_ns == 0u);
+  BOOST_TEST(ev.end_ns == 0u);  // the session records it at processing time, duration 0
+}
+
 BOOST_AUTO_TEST_CASE(small_copies_are_not_recorded_and_leave_no_call_behind) {
   Join j;
   cudaMemcpy_v3020_params p{ptr(kDevice), ptr(kForeign), kMin - 1, cudaMemcpyHostToDevice};

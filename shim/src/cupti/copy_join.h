@@ -107,7 +107,7 @@ enum class JoinOutcome : uint8_t { joined, unjoined, below_min, other_kind };
 // found in the table, host address, issuing thread, page bytes and
 // REDIRECTED. Takes the call out of the table in any case (also for records
 // it does not turn into events). `event` is written only for joined and
-// unjoined.
+// unjoined. A record CUPTI could not time keeps start and end 0.
 JoinOutcome copy_event_of(const CuptiMemcpyRecord& record, CopyCallTable& table, uint64_t min_bytes,
                           Event* event);
 

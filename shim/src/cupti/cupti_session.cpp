@@ -236,7 +236,11 @@ void buffer_completed(void* context, uint32_t stream_id, uint8_t* buffer, size_t
       Event ev;
       JoinOutcome outcome = copy_event_of(copy, *g_table, g_options.cupti_min_bytes, &ev);
       count_outcome(g_counts, outcome);
-      if (outcome == JoinOutcome::joined || outcome == JoinOutcome::unjoined) telemetry_emit(ev);
+      if (outcome != JoinOutcome::joined && outcome != JoinOutcome::unjoined) continue;
+      // A record without timestamps (CUPTI could not time the copy): a copy
+      // of no duration at the time it was processed, never start 0.
+      if (!ev.start_ns && !ev.end_ns) ev.start_ns = ev.end_ns = now_ns();
+      telemetry_emit(ev);
     }
     size_t dropped = 0;
     if (g_api.dropped_records(context, stream_id, &dropped) == kCuptiSuccess && dropped)
@@ -281,8 +285,9 @@ void start(const LoadedCuda& cuda) {
     r = a.subscribe(&g_subscriber, api_callback, nullptr);
   }
   if (r == kCuptiErrorMultipleSubscribers)
-    return give_up("CUPTI is held by another tool (%s: Nsight Systems, torch.profiler, ... allow one subscriber)",
-                   holder[0] ? holder : "unnamed");
+    return give_up("CUPTI is held by another subscriber (%s), and it allows one per process "
+                   "(Nsight Systems, Nsight Compute and torch.profiler take it)",
+                   holder[0] ? holder : "not named");
   if (r != kCuptiSuccess)
     return give_up("cuptiSubscribe failed: %s (%d; no CUDA driver or device?)", result_text(r), r);
 
