@@ -237,6 +237,23 @@ const Row kRows[] = {
      [](const char* v, Options& o) { return parse_bool(v, &o.ring); }},
     {{"HUGESHIM_LOG", "warn", "off|warn|info|debug", "stderr verbosity, one line per event kind"},
      [](const char* v, Options& o) { return parse_enum(v, kLogNames, &o.log); }},
+    {{"HUGESHIM_CUPTI", "0", "0|1",
+      "1: record host<->device copies (direction, bytes, GPU time, pageable or pinned, host page sizes) through CUPTI"},
+     [](const char* v, Options& o) { return parse_bool(v, &o.cupti); }},
+    {{"HUGESHIM_CUPTI_MIN_BYTES", "64KiB", "size >= 1 (64K, 1MiB, bytes)",
+      "smallest copy HUGESHIM_CUPTI=1 records (smaller ones are counted only)"},
+     [](const char* v, Options& o) { return size_into(v, &o.cupti_min_bytes, 1); }},
+    {{"HUGESHIM_CUPTI_LIBRARY", "auto", "auto or absolute path, < 256 bytes",
+      "libcupti to load; auto: next to the program's libcudart, then the CUDA toolkit"},
+     [](const char* v, Options& o) {
+       if (!strcmp(v, "auto")) {
+         o.cupti_library[0] = 0;
+         return true;
+       }
+       if (v[0] != '/' || strlen(v) >= sizeof o.cupti_library) return false;
+       snprintf(o.cupti_library, sizeof o.cupti_library, "%s", v);
+       return true;
+     }},
 };
 
 constexpr size_t kRowCount = sizeof kRows / sizeof kRows[0];
@@ -376,6 +393,9 @@ void option_effective_value(size_t index, char* buf, size_t len) {
   else if (!strcmp(name, "HUGESHIM_RING_SLOTS")) put("%u", o.ring_slots);
   else if (!strcmp(name, "HUGESHIM_RING")) put("%s", o.ring ? "on" : "off");
   else if (!strcmp(name, "HUGESHIM_LOG")) put("%s", kLogNames[static_cast<int>(o.log)]);
+  else if (!strcmp(name, "HUGESHIM_CUPTI")) put("%d", o.cupti ? 1 : 0);
+  else if (!strcmp(name, "HUGESHIM_CUPTI_MIN_BYTES")) size(o.cupti_min_bytes);
+  else if (!strcmp(name, "HUGESHIM_CUPTI_LIBRARY")) put("%s", o.cupti_library[0] ? o.cupti_library : "auto");
   else buf[0] = 0;
 }
 

@@ -176,6 +176,12 @@ BOOST_AUTO_TEST_CASE(good_values_of_every_row_apply) {
       {"HUGESHIM_RING", "off", "off"},
       {"HUGESHIM_LOG", "debug", "debug"},
       {"HUGESHIM_LOG", "OFF", "off"},
+      {"HUGESHIM_CUPTI", "1", "1"},
+      {"HUGESHIM_CUPTI", "off", "0"},
+      {"HUGESHIM_CUPTI_MIN_BYTES", "1", "1"},
+      {"HUGESHIM_CUPTI_MIN_BYTES", "1MiB", "1048576"},
+      {"HUGESHIM_CUPTI_LIBRARY", "/opt/cuda/lib64/libcupti.so.13", "/opt/cuda/lib64/libcupti.so.13"},
+      {"HUGESHIM_CUPTI_LIBRARY", "auto", "auto"},
   };
   for (const Good& c : cases) {
     BOOST_TEST_CONTEXT(c.name << "=" << c.value) {
@@ -218,6 +224,9 @@ const std::map<std::string, std::vector<std::string>>& bad_values() {
       {"HUGESHIM_RING_SLOTS", {"", "32", "0", "100", "33554432", "4294967296"}},
       {"HUGESHIM_RING", {"", "maybe"}},
       {"HUGESHIM_LOG", {"", "verbose", "3"}},
+      {"HUGESHIM_CUPTI", {"", "2", "cupti"}},
+      {"HUGESHIM_CUPTI_MIN_BYTES", {"", "0", "64Q", "-1"}},
+      {"HUGESHIM_CUPTI_LIBRARY", {"", "libcupti.so.13", "/" + std::string(255, 'c')}},
   };
   return bad;
 }

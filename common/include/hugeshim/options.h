@@ -52,6 +52,12 @@ struct Options {
   uint32_t ring_slots = 0;
   bool ring = true;
   LogLevel log = LogLevel::warn;
+  // HUGESHIM_CUPTI=1: host<->device copies of at least cupti_min_bytes are
+  // recorded through CUPTI (shim/src/cupti/), loaded from cupti_library when
+  // set, else found next to the program's cudart and in the toolkit.
+  bool cupti = false;
+  size_t cupti_min_bytes = 0;
+  char cupti_library[256] = {};
 
   bool ladder_has(Rung r) const {
     for (uint8_t i = 0; i < ladder_len; ++i)

@@ -8,7 +8,8 @@
 // the runtime path uses (cuda_ledger.h); unknown ones count as small.
 //
 // Each helper takes the forwarding call as a callable, runs it exactly once
-// and returns its answer. errno is what the driver call left.
+// and returns its answer. errno is what the driver call left. Each first
+// lets HUGESHIM_CUPTI's session start (cupti/cupti_session.h).
 #pragma once
 
 #include <cerrno>
@@ -16,6 +17,7 @@
 
 #include "cuda/driver_abi.h"
 #include "cuda/ledger.h"
+#include "cupti/cupti_session.h"
 #include "telemetry/telemetry.h"
 
 namespace hugeshim {
@@ -41,6 +43,7 @@ void driver_released(Event* ev, LedgerKind kind, const LedgerEntry& known, cu_re
 template <typename Call>
 cu_result record_alloc(uint32_t api, void** pp, size_t size, unsigned flags, const void* caller,
                        Call call) {
+  cupti_start_from_cuda_call();
   if (!driver_observed(size)) {
     driver_count_small(api);
     return call();
@@ -55,6 +58,7 @@ cu_result record_alloc(uint32_t api, void** pp, size_t size, unsigned flags, con
 
 template <typename Call>
 cu_result record_register(void* p, size_t size, unsigned flags, const void* caller, Call call) {
+  cupti_start_from_cuda_call();
   if (!driver_observed(size)) {
     driver_count_small(HUGESHIM_API_CU_MEM_HOST_REGISTER);
     return call();
@@ -70,6 +74,7 @@ cu_result record_register(void* p, size_t size, unsigned flags, const void* call
 
 template <typename Call>
 cu_result record_release(uint32_t api, LedgerKind kind, void* p, const void* caller, Call call) {
+  cupti_start_from_cuda_call();
   Event ev;
   LedgerEntry known;
   if (!driver_releasing(api, kind, p, caller, &ev, &known)) {

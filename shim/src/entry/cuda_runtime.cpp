@@ -15,6 +15,7 @@
 #include "cuda/range_pages.h"
 #include "cuda/runtime_lookup.h"
 #include "cuda/substitute.h"
+#include "cupti/cupti_session.h"
 #include "entry/export.h"
 #include "hugeshim/options.h"
 #include "os/backing.h"
@@ -25,9 +26,11 @@ using namespace hugeshim;
 namespace {
 
 // The runtime for this call, or the error a process without cudart gets.
+// The first one that finds a cudart also starts HUGESHIM_CUPTI's session.
 #define RESOLVE_OR_FAIL(rt)                                                     \
   const CudaRuntime* rt = cuda_runtime_for(__builtin_return_address(0));        \
-  if (!rt) return kCudaErrorInitialization
+  if (!rt) return kCudaErrorInitialization;                                     \
+  cupti_start_from_cuda_call()
 
 // What native cudaHostRegister and cudaHostUnregister answer for any pointer
 // into cudaHostAlloc memory (H200, driver 580.159.04). Substituted memory

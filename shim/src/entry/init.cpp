@@ -7,6 +7,7 @@
 #include "core/arena.h"
 #include "core/bootstrap.h"
 #include "cuda/driver_wrap.h"
+#include "cupti/cupti_session.h"
 #include "entry/dlsym_trampoline.h"
 #include "entry/entry.h"
 #include "hugeshim/options.h"
@@ -33,6 +34,7 @@ void after_fork_child() {
   arena_reset_lock_in_child();
   mmap_entry_after_fork_child();
   telemetry_after_fork_child();
+  cupti_after_fork_child();
 }
 
 // Priority 101: before ordinary constructors of libraries loaded after us.
@@ -50,11 +52,13 @@ __attribute__((constructor(101))) void shim_init() {
   telemetry_init();
   // quick_exit skips destructors: close the segment on that path too.
   at_quick_exit(telemetry_at_exit);
+  at_quick_exit(cupti_at_exit);  // runs first: the flushed copies reach the ring
   backing_init();
   cuda_driver_enable(g_options.intercept_cuda);
   mmap_entry_init();
   pthread_atfork(before_fork, after_fork_parent, after_fork_child);
   if (arena_init() && g_options.intercept_malloc) g_malloc_threshold = g_options.min_size;
+  cupti_start_at_load();  // last: it may load CUDA libraries, which allocate
 }
 
 }  // namespace

@@ -81,8 +81,8 @@ void telemetry_at_exit() {
 void telemetry_emit(const Event& e) {
   hugeshim_ring_header* h = ring();
   if (!h || e.api >= HUGESHIM_API_COUNT) return;
-  const uint64_t end = now_ns();
-  const uint32_t tid = current_tid();
+  const uint64_t end = e.end_ns ? e.end_ns : now_ns();
+  const uint32_t tid = e.tid >= 0 ? static_cast<uint32_t>(e.tid) : current_tid();
   count_event(h, e);
   bool written = ring_publish(h, [&](hugeshim_ring_record& r) {
     r.api = e.api;
@@ -104,6 +104,10 @@ void telemetry_emit(const Event& e) {
     r.cuda_flags = e.cuda_flags;
     r.translations = e.translations;
     r.caller = e.caller;
+    r.stream = e.stream;
+    r.correlation = e.correlation;
+    r.copy_kind = e.copy_kind;
+    r.host_memory = e.host_memory;
   });
   hugeshim_ring_api_counters& c = h->counters[e.api];
   add(written ? c.records_written : c.records_dropped, 1);

@@ -33,6 +33,14 @@ struct Event {
   uint64_t translations = 0; // pages (IOMMU translations) a registration covered
   int32_t gpu = -1;          // index into the ring header's GPU table (-1: none)
   uint64_t caller = 0;       // return address of the interposed call
+  // Copy events (HUGESHIM_API_CUDA_MEMCPY, cupti/copy_join.h): the copy's own
+  // times, the thread that issued it, and the copy fields of the record.
+  uint64_t end_ns = 0;       // 0: now, when emitted
+  int64_t tid = -1;          // -1: the emitting thread
+  uint64_t stream = 0;
+  uint64_t correlation = 0;
+  uint32_t copy_kind = HUGESHIM_COPY_UNKNOWN;
+  uint32_t host_memory = HUGESHIM_COPY_MEMORY_UNKNOWN;
 };
 
 // An event of `api` starting now, for `requested` bytes, on behalf of the
