@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "perfetto_kernel.h"
+#include "perfetto_copies.h"
 
 namespace hugeshim::collector {
 namespace {
@@ -104,7 +105,7 @@ void write_slices(Database& db, int64_t origin, EventWriter& events, PerfettoKer
       "e.register_ns, e.bytes_1g, e.bytes_2m, e.bytes_thp, e.bytes_base, e.requested, e.mapped, e.page_class, "
       "e.fallback, e.numa_asked, e.numa_got, e.result, e.err, e.flags, e.gpu, e.caller, e.caller_module, "
       "e.caller_offset, e.process_id FROM events e JOIN processes p ON p.id = e.process_id "
-      "WHERE e.start_ns IS NOT NULL AND e.end_ns IS NOT NULL "
+      "WHERE e.start_ns IS NOT NULL AND e.end_ns IS NOT NULL AND e.api != 'cudaMemcpy' "  // copies: own tracks
       // Enclosing slices before the slices they enclose.
       "ORDER BY p.pid, e.tid, e.start_ns, max(e.end_ns, e.start_ns) DESC, e.process_id, e.ring_pos");
   std::pair<int64_t, int64_t> thread{-1, -1};
@@ -184,7 +185,7 @@ void write_slices(Database& db, int64_t origin, EventWriter& events, PerfettoKer
 void write_counters(Database& db, const std::map<int64_t, Process>& processes, int64_t origin, EventWriter& events) {
   Statement q = db.prepare(
       "SELECT process_id, api, max(end_ns, start_ns), bytes_1g, bytes_2m, bytes_thp, bytes_base FROM events "
-      "WHERE start_ns IS NOT NULL AND end_ns IS NOT NULL ORDER BY process_id, 3, ring_pos");
+      "WHERE start_ns IS NOT NULL AND end_ns IS NOT NULL AND api != 'cudaMemcpy' ORDER BY process_id, 3, ring_pos");
   int64_t process = -1;
   std::array<int64_t, 4> sums{};
   while (q.step()) {
@@ -227,6 +228,7 @@ void write_perfetto_trace(Database& db, std::ostream& out) {
   write_names(processes, events);
   write_slices(db, origin, events, kernel);
   write_counters(db, processes, origin, events);
+  write_copy_slices(db, origin, [&](const json& e) { events.add(e); });
   out << "\n]}\n";
 }
 

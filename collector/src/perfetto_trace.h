@@ -12,7 +12,8 @@
 // the event's end. Counter ("C") tracks per process: bytes mapped by large
 // events so far per page size, and records dropped (the recording holds the
 // ring's final total only: 0 at the process's start, the total at its last
-// known time). Metadata ("M") names processes and threads.
+// known time). Metadata ("M") names processes and threads. Copies measured by
+// CUPTI are not thread slices: they have tracks of their own (perfetto_copies.h).
 //
 // Timestamps and durations are microseconds (three decimals: the recording's
 // nanoseconds), rebased so that the earliest process start or event is 0.

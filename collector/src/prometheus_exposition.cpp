@@ -108,13 +108,15 @@ uint64_t histogram_count(const hugeshim_ring_histogram& h) {
 class RingFamilies {
  public:
   RingFamilies(const std::string& prefix, const std::string& whose)
-      : calls_(prefix + "calls_total", "counter", "Large calls (at or above HUGESHIM_MIN_SIZE) per API, " + whose + "."),
+      : calls_(prefix + "calls_total", "counter", "Large calls (at or above HUGESHIM_MIN_SIZE; copies, api cudaMemcpy: at or above "
+                                              "HUGESHIM_CUPTI_MIN_BYTES) per API, " + whose + "."),
         small_calls_(prefix + "small_calls_total", "counter",
                      "CUDA pinned-memory calls below HUGESHIM_MIN_SIZE per API (approximate by design: docs/RING.md), " + whose + "."),
         requested_(prefix + "requested_bytes_total", "counter", "Bytes the program asked for in large calls, per API, " + whose + "."),
         mapped_(prefix + "mapped_bytes_total", "counter", "Bytes the shim mapped for large calls, per API, " + whose + "."),
         page_bytes_(prefix + "page_bytes_total", "counter",
-                    "Bytes of large calls on each page size (allocations, frees and registrations alike), per API, " + whose + "."),
+                    "Bytes of large calls on each page size (allocations, frees and registrations alike; for "
+                    "copies the host range's), per API, " + whose + "."),
         fallbacks_(prefix + "fallbacks_total", "counter",
                    "Large calls that did not get the largest page size they could use, per reason, " + whose + "."),
         dropped_(prefix + "records_dropped_total", "counter",

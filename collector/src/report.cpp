@@ -10,6 +10,7 @@
 
 #include "kernel_attribution.h"
 #include "report_kernel.h"
+#include "report_copies.h"
 
 namespace hugeshim::collector {
 namespace {
@@ -117,7 +118,7 @@ json process_report(Database& db, int64_t id, size_t top) {
   {
     Statement q = db.prepare(
         "SELECT api, page_class, duration_ns, reserve_ns, populate_ns, lock_ns, register_ns FROM events "
-        "WHERE process_id = ?1");
+        "WHERE process_id = ?1 AND api != 'cudaMemcpy'");  // copies: their own section
     q.bind(1, id);
     while (q.step()) {
       const std::string api = q.text(0), page = q.text(1);
@@ -152,6 +153,7 @@ json process_report(Database& db, int64_t id, size_t top) {
     json coverage = json::object();
     for (int c = 0; c < 4; ++c)
       coverage[kPageColumns[c]] = classified > 0 ? static_cast<double>(q.int64(4 + c)) / classified : 0.0;
+    if (api == kCopyApi) coverage = json::object();  // copies map nothing: no coverage
     json latency = json::array();
     for (auto& [key, values] : samples) {
       if (std::get<0>(key) != api) continue;
@@ -176,8 +178,8 @@ json process_report(Database& db, int64_t id, size_t top) {
   }
   auto events_by = [&](const char* order) {
     json list = json::array();
-    Statement e = db.prepare(std::string("SELECT ") + kEventColumns + " FROM events WHERE process_id = ?1 ORDER BY " +
-                             order + " DESC, ring_pos LIMIT ?2");
+    Statement e = db.prepare(std::string("SELECT ") + kEventColumns + " FROM events WHERE process_id = ?1 AND api != '" +
+                             kCopyApi + "' ORDER BY " + order + " DESC, ring_pos LIMIT ?2");
     e.bind(1, id).bind(2, static_cast<int64_t>(top));
     while (e.step()) list.push_back(event_json(e));
     return list;
@@ -245,6 +247,7 @@ json build_report(Database& db, size_t top, int64_t after_process_id) {
     p["start_realtime_ns"] = q.int64(6);
     p["ring_capacity"] = q.int64(7);
     if (kernel) p["kernel"] = kernel_process_report(db, q.int64(0), top);
+    if (json copies = copy_report(db, q.int64(0)); !copies.is_null()) p["copies"] = std::move(copies);
     processes.push_back(std::move(p));
   }
   json report = {{"schema", "hugeshim-report/1"}, {"processes", processes}};
@@ -270,6 +273,13 @@ void render_text(const json& report, std::ostream& out) {
     out << line;
     for (const json& a : p["apis"]) {
       const json& c = a["coverage"];
+      if (c.empty()) {  // copies
+        snprintf(line, sizeof line, "  %-20s %8" PRId64 " %8" PRId64 " %8" PRId64 " %10s %11s\n", a["api"].get<std::string>().c_str(),
+                 a["events"].get<int64_t>(), a["records_stored"].get<int64_t>(), a["records_dropped"].get<int64_t>(), "",
+                 bytes_text(a["bytes_requested"].get<int64_t>()).c_str());
+        out << line;
+        continue;
+      }
       snprintf(line, sizeof line, "  %-20s %8" PRId64 " %8" PRId64 " %8" PRId64 " %10" PRId64 " %11s %11s %5.1f%% %5.1f%% %5.1f%% %5.1f%%\n",
                a["api"].get<std::string>().c_str(), a["events"].get<int64_t>(), a["records_stored"].get<int64_t>(),
                a["records_dropped"].get<int64_t>(), a["small_calls"].get<int64_t>(),
@@ -311,6 +321,7 @@ void render_text(const json& report, std::ostream& out) {
                  ns_text(l["p999_ns"]).c_str(), ns_text(l["max_ns"]).c_str());
         out << line;
       }
+    if (p.contains("copies")) render_copies_text(p["copies"], out);
     for (const char* list : {"largest", "slowest"}) {
       out << "  " << list << " events:\n";
       for (const json& e : p[list]) {
@@ -343,7 +354,8 @@ void render_csv(const json& report, std::ostream& out) {
                            a["api"].get<std::string>() + ",";
       for (const char* k : {"events", "records_stored", "records_dropped", "small_calls", "bytes_requested", "bytes_mapped"})
         prefix += std::to_string(a[k].get<int64_t>()) + ",";
-      for (const char* c : kPageColumns) prefix += std::to_string(a["coverage"][c].get<double>()) + ",";
+      for (const char* c : kPageColumns)
+        prefix += a["coverage"].contains(c) ? std::to_string(a["coverage"][c].get<double>()) + "," : ",";
       if (a["latency"].empty()) out << prefix << ",,,,,,,\n";
       for (const json& l : a["latency"]) {
         out << prefix << l["phase"].get<std::string>() << "," << l["page_class"].get<std::string>() << ","
@@ -353,6 +365,7 @@ void render_csv(const json& report, std::ostream& out) {
       }
     }
   render_kernel_csv(report, out);
+  render_copies_csv(report, out);
 }
 
 }  // namespace hugeshim::collector

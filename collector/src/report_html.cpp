@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "report.h"
+#include "report_copies.h"
 
 namespace hugeshim::collector {
 namespace {
@@ -159,7 +160,7 @@ void page_mix_chart(std::ostream& out, Database& db, const std::map<int64_t, std
       "SELECT process_id, api, bytes_1g, bytes_2m, bytes_thp, bytes_base FROM counters ORDER BY process_id");
   std::map<int64_t, std::array<int64_t, 4>> by_process;
   while (q.step()) {
-    if (releases_memory(q.text(1))) continue;
+    if (releases_memory(q.text(1)) || q.text(1) == kCopyApi) continue;  // copies map nothing
     auto& sums = by_process[q.int64(0)];
     for (int c = 0; c < 4; ++c) sums[c] += q.int64(2 + c);
   }
@@ -233,7 +234,8 @@ void fallback_chart(std::ostream& out, const json& report) {
 void timeline_chart(std::ostream& out, Database& db, const std::map<int64_t, std::string>& labels) {
   int64_t origin = 0, finish = 0, stored = 0;
   {
-    Statement q = db.prepare("SELECT min(start_ns), max(end_ns), count(*) FROM events WHERE start_ns IS NOT NULL");
+    Statement q = db.prepare(
+        "SELECT min(start_ns), max(end_ns), count(*) FROM events WHERE start_ns IS NOT NULL AND api != 'cudaMemcpy'");
     if (q.step() && !q.is_null(0)) {
       origin = q.int64(0);
       finish = std::max(q.int64(1), origin + 1);
@@ -242,7 +244,8 @@ void timeline_chart(std::ostream& out, Database& db, const std::map<int64_t, std
   }
   std::map<int64_t, int> lane_of;  // process id -> lane
   {
-    Statement q = db.prepare("SELECT DISTINCT process_id FROM events ORDER BY process_id LIMIT ?1");
+    Statement q =
+        db.prepare("SELECT DISTINCT process_id FROM events WHERE api != 'cudaMemcpy' ORDER BY process_id LIMIT ?1");
     q.bind(1, int64_t{kMaxTimelineLanes});
     while (q.step()) lane_of.emplace(q.int64(0), static_cast<int>(lane_of.size()));
   }
@@ -269,7 +272,7 @@ void timeline_chart(std::ostream& out, Database& db, const std::map<int64_t, std
   }
   Statement q = db.prepare(
       "SELECT process_id, start_ns, end_ns, page_class, api, requested FROM events WHERE start_ns IS NOT NULL "
-      "ORDER BY duration_ns DESC LIMIT ?1");
+      "AND api != 'cudaMemcpy' ORDER BY duration_ns DESC LIMIT ?1");
   q.bind(1, int64_t{kMaxTimelineEvents});
   while (q.step()) {
     auto lane = lane_of.find(q.int64(0));

@@ -4,6 +4,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
+#include <utility>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -49,6 +51,7 @@ CREATE TABLE IF NOT EXISTS events (
   numa_asked INTEGER, numa_got INTEGER, result INTEGER, err INTEGER, fallback TEXT,
   cuda_flags INTEGER, translations INTEGER,
   caller INTEGER, caller_module TEXT, caller_offset INTEGER,
+  stream INTEGER, correlation INTEGER, copy_kind TEXT, host_memory TEXT,
   PRIMARY KEY (process_id, ring_pos)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS staged_batches (
   id INTEGER PRIMARY KEY, process_id INTEGER NOT NULL, first_pos INTEGER NOT NULL,
@@ -92,6 +95,22 @@ struct StagedSlot {
   hugeshim_ring_record record;
 };
 static_assert(sizeof(StagedSlot) == 200, "meta.staged_slot_bytes");
+
+// Columns added to the events table after its first version, in the order
+// kSchema lists them last: a recording created before them (and appended to
+// by record or run --append) gets them here, NULL in its old rows, so every
+// row of one file has the same columns and the insert below fits both.
+constexpr std::pair<const char*, const char*> kLaterEventColumns[] = {
+    {"stream", "INTEGER"}, {"correlation", "INTEGER"}, {"copy_kind", "TEXT"}, {"host_memory", "TEXT"}};
+
+void add_missing_event_columns(Database& db) {
+  std::set<std::string> present;
+  Statement q = db.prepare("SELECT name FROM pragma_table_info('events')");
+  while (q.step()) present.insert(q.text(0));
+  q.reset();
+  for (const auto& [name, type] : kLaterEventColumns)
+    if (!present.count(name)) db.exec(std::string("ALTER TABLE events ADD COLUMN ") + name + " " + type);
+}
 
 }  // namespace
 
@@ -159,10 +178,11 @@ static const std::string& prepare_output(const std::string& path, bool replace) 
 
 Store::Store(const std::string& path, bool replace) : db_(prepare_output(path, replace), Database::Mode::read_write) {
   db_.exec(kSchema);
+  add_missing_event_columns(db_);
   db_.exec("PRAGMA application_id = " + std::to_string(kRecordingApplicationId));
   insert_event_.emplace(db_.prepare(
       "INSERT OR IGNORE INTO events VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,"
-      "?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31)"));
+      "?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31,?32,?33,?34,?35)"));
   insert_skipped_.emplace(db_.prepare("INSERT OR IGNORE INTO skipped_slots VALUES (?1, ?2, ?3)"));
 }
 
@@ -265,6 +285,11 @@ void Store::add_slots(int64_t process_id, const DrainedSlot* slots, size_t count
     const Mapping* m = find_mapping(maps, r.caller);
     if (m) q.bind_static(30, m->path).bind(31, r.caller - m->start + m->file_offset);
     else q.bind_null(30).bind(31, r.caller);
+    // Copy fields only for copy events (NULL, not "unknown", for the rest).
+    if (r.api == HUGESHIM_API_CUDA_MEMCPY)
+      q.bind(32, r.stream).bind(33, r.correlation).bind_static(34, hugeshim_copy_direction_name(r.copy_kind))
+          .bind_static(35, hugeshim_copy_memory_name(r.host_memory));
+    else q.bind_null(32).bind_null(33).bind_null(34).bind_null(35);
     q.run();
   }
 }

@@ -25,6 +25,10 @@ bool releases_memory(uint32_t api) {
   }
 }
 
+// Allocations and registrations: not releases, not copies (HUGESHIM_CUPTI=1
+// copy events map nothing).
+bool allocates(uint32_t api) { return !releases_memory(api) && api != HUGESHIM_API_CUDA_MEMCPY; }
+
 uint64_t bytes_total(const TopRow& r) { return r.bytes[0] + r.bytes[1] + r.bytes[2] + r.bytes[3]; }
 
 // Compact units for narrow columns: "64M", "1.5G", "12ms".
@@ -77,7 +81,7 @@ std::vector<TopRow> top_rows(const DirectorySample& now, const DirectorySample* 
   auto allocations = [](const RingTotals& t) {
     uint64_t n = 0;
     for (uint32_t api = 0; api < HUGESHIM_API_COUNT; ++api)
-      if (!releases_memory(api)) n += t.counters[api].events;
+      if (allocates(api)) n += t.counters[api].events;
     return n;
   };
   std::vector<TopRow> rows;
@@ -89,7 +93,7 @@ std::vector<TopRow> top_rows(const DirectorySample& now, const DirectorySample* 
     r.allocations = allocations(p.totals);
     for (uint32_t api = 0; api < HUGESHIM_API_COUNT; ++api) {
       const hugeshim_ring_api_counters& c = p.totals.counters[api];
-      if (!releases_memory(api))
+      if (allocates(api))
         for (int page = 0; page < HUGESHIM_PAGE_COUNT; ++page) r.bytes[page] += c.page_bytes[page];
       for (uint32_t reason = HUGESHIM_FALLBACK_NONE + 1; reason < HUGESHIM_RING_FALLBACK_SLOTS; ++reason)
         r.fallbacks += c.fallbacks[reason];
