@@ -20,6 +20,7 @@
 
 #include "commands.h"
 #include "drain_loop.h"
+#include "kernel_attribution.h"
 #include "kernel_recording.h"
 #include "ring_root.h"
 
@@ -172,7 +173,7 @@ int cmd_record(int argc, char** argv) {
   }
   if (kernel_events) {
     kernel_events->finish();
-    // after merge: attribute_kernel_events(store.db());
+    attribute_kernel_events(store.db());  // after the last batch was expanded
   }
   std::cerr << "hugeshim record: " << s.records << " events from " << s.processes << " process(es) stored in "
             << output << " (" << s.finished << " finished, " << attached << " still running, " << s.skipped

@@ -24,6 +24,7 @@
 
 #include "commands.h"
 #include "drain_loop.h"
+#include "kernel_attribution.h"
 #include "kernel_recording.h"
 #include "report.h"
 #include "store.h"
@@ -206,7 +207,7 @@ int cmd_run(int argc, char** argv) {
                 << " exited; their later events are not recorded\n";
     if (kernel_events) {
       kernel_events->finish();
-      // after merge: attribute_kernel_events(store.db());
+      attribute_kernel_events(store.db());  // after the last batch was expanded
     }
   } catch (const std::exception& e) {
     // A recording that fails (disk full, a damaged file) must not lose
