@@ -88,25 +88,32 @@ struct Process {
   int64_t pid, start, exit;  // exit: kNever while running
 };
 
+int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+
 // Timestamps of one kind of kernel event on one shim event: each one while
 // there are few, else counts in at most kMaxBuckets buckets whose width
-// doubles as needed (origin: the first timestamp).
+// doubles as needed (origin: the first timestamp seen; they may come in any
+// order, so a bucket index may be negative).
 class Timeline {
  public:
   void add(int64_t ts) {
     if (count_ == 0) origin_ = ts;
     ++count_;
     if (exact_.size() < kMaxExactTimes) exact_.push_back(ts);
-    ++buckets_[(ts - origin_) / width_];
+    ++buckets_[floor_div(ts - origin_, width_)];
     while (buckets_.size() > kMaxBuckets) {
       std::map<int64_t, int64_t> wider;
-      for (auto [index, n] : buckets_) wider[index / 2] += n;
+      for (auto [index, n] : buckets_) wider[floor_div(index, 2)] += n;
       buckets_.swap(wider);
       width_ *= 2;
     }
   }
   json to_json() const {
-    if (count_ <= static_cast<int64_t>(kMaxExactTimes)) return {{"count", count_}, {"ts", exact_}};
+    if (count_ <= static_cast<int64_t>(kMaxExactTimes)) {
+      std::vector<int64_t> sorted = exact_;
+      std::sort(sorted.begin(), sorted.end());
+      return {{"count", count_}, {"ts", sorted}};
+    }
     json buckets = json::array();
     for (auto [index, n] : buckets_) buckets.push_back({index, n});
     return {{"count", count_}, {"bucket_origin_ns", origin_}, {"bucket_ns", width_}, {"buckets", buckets}};
@@ -170,7 +177,11 @@ class Attribution {
   }
 
   void run() {
-    Statement q = db_.prepare("SELECT trace_id, ts_ns, tid, pid, event, fields FROM kernel_events ORDER BY ts_ns, id");
+    // Thread by thread in time order: the order of the capture side's index
+    // (no sort of the whole table); windows and compaction pairs are per
+    // thread, and nothing else depends on the order.
+    Statement q = db_.prepare(
+        "SELECT trace_id, ts_ns, tid, pid, event, fields FROM kernel_events ORDER BY tid, ts_ns, id");
     while (q.step()) handle(q.int64(0), q.int64(1), q.int64(2), q.is_null(3) ? -1 : q.int64(3), q.text(4), q.text(5));
     for (auto& [tid, open] : open_compaction_)
       if (open.event != kNone) ++trace(open.trace_id).compaction_unpaired;
@@ -325,14 +336,14 @@ class Attribution {
     while (w.next < w.by_start.size() && events_[w.by_start[w.next]].start <= ts) w.open.push_back(w.by_start[w.next++]);
     std::erase_if(w.open, [&](size_t i) { return events_[i].end < ts; });
     size_t best = kNone;
-    std::set<int64_t> owners;
+    bool ambiguous = false;
     for (size_t i : w.open) {
       if (pid >= 0 && events_[i].pid != pid) continue;
-      owners.insert(events_[i].process_id);
+      // Without a pid, windows of two processes on one tid number are ambiguous.
+      if (best != kNone && events_[i].process_id != events_[best].process_id) ambiguous = true;
       if (best == kNone || events_[i].start >= events_[best].start) best = i;
     }
-    // Without a pid, windows of two processes on one tid number are ambiguous.
-    return owners.size() > 1 ? kNone : best;
+    return ambiguous ? kNone : best;
   }
 
   // The recorded process a thread belonged to at ts.
@@ -443,8 +454,8 @@ class Attribution {
       ++s.iommu_maps;
       s.iommu_map_bytes += size;
       ++(size == 4096 ? s.maps_4k : size == 2 << 20 ? s.maps_2m : size == int64_t{1} << 30 ? s.maps_1g : s.maps_other);
-      if (s.first_iommu < 0) s.first_iommu = ts;
-      s.last_iommu = ts;
+      s.first_iommu = s.first_iommu < 0 ? ts : std::min(s.first_iommu, ts);
+      s.last_iommu = std::max(s.last_iommu, ts);
       s.timelines["iommu_map"].add(ts);
     } else if (event == "iommu:unmap") {
       ++s.iommu_unmaps;
@@ -456,8 +467,8 @@ class Attribution {
         for (const json& n : *lengths)
           if (n.is_number_integer()) s.dma_map_bytes += n.get<int64_t>();
       }
-      if (s.first_dma < 0) s.first_dma = ts;
-      s.last_dma = ts;
+      s.first_dma = s.first_dma < 0 ? ts : std::min(s.first_dma, ts);
+      s.last_dma = std::max(s.last_dma, ts);
       s.timelines["dma_map"].add(ts);
     } else if (event == "dma:dma_unmap_sg" || event == "dma:dma_unmap_phys" || event == "dma:dma_unmap_page") {
       ++s.dma_unmaps;
