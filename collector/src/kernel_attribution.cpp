@@ -19,6 +19,8 @@ constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
 constexpr int64_t kBasePage = 4096;
 // Page orders at or above this are huge (order 9: 2 MiB of 4 KiB pages).
 constexpr int64_t kHugeOrder = 9;
+// Orders above this (1 GiB) are not real pages: counted, sized as 1 GiB.
+constexpr int64_t kMaxOrder = 18;
 // A timeline keeps each timestamp up to this many, then only buckets.
 constexpr size_t kMaxExactTimes = 256;
 constexpr size_t kMaxBuckets = 128;
@@ -152,11 +154,16 @@ struct Compaction {
   std::string status;
 };
 
+// JSON text of values that may hold the recording's bytes (event names):
+// invalid UTF-8 is replaced, never thrown on.
+std::string dump(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+// A field the attribution counts with: a non-negative integer.
 std::optional<int64_t> number_field(const json& fields, const char* name) {
   auto it = fields.find(name);
   if (it == fields.end()) return std::nullopt;
-  if (it->is_number_unsigned()) return static_cast<int64_t>(it->get<uint64_t>());
-  if (it->is_number_integer()) return it->get<int64_t>();
+  if (it->is_number_unsigned() && it->get<uint64_t>() <= uint64_t{INT64_MAX}) return it->get<int64_t>();
+  if (it->is_number_integer() && it->get<int64_t>() >= 0) return it->get<int64_t>();
   return std::nullopt;
 }
 
@@ -210,21 +217,21 @@ class Attribution {
       for (const auto& [kind, t] : s.timelines) timeline[kind] = t.to_json();
       int64_t alloc_bytes = 0, huge_bytes = 0;
       for (auto [order, n] : s.pages_by_order) {
-        const int64_t bytes = n * (kBasePage << std::clamp<int64_t>(order, 0, 20));
+        const int64_t bytes = n * (kBasePage << std::min<int64_t>(order, kMaxOrder));
         alloc_bytes += bytes;
         if (order >= kHugeOrder) huge_bytes += bytes;
       }
       row.bind(1, e.process_id).bind(2, e.ring_pos);
       if (s.trace_id >= 0) row.bind(3, s.trace_id);
       else row.bind_null(3);
-      row.bind(4, s.kernel_events).bind(5, s.compaction_runs).bind(6, s.compaction_ns).bind(7, status.dump());
-      row.bind(8, s.compaction_stalls).bind(9, orders.dump()).bind(10, alloc_bytes).bind(11, huge_bytes);
+      row.bind(4, s.kernel_events).bind(5, s.compaction_runs).bind(6, s.compaction_ns).bind(7, dump(status));
+      row.bind(8, s.compaction_stalls).bind(9, dump(orders)).bind(10, alloc_bytes).bind(11, huge_bytes);
       row.bind(12, s.faults_window).bind(13, s.faults_address).bind(14, s.faults_huge).bind(15, s.faults_base);
       row.bind(16, s.iommu_maps).bind(17, s.iommu_map_bytes).bind(18, s.maps_4k).bind(19, s.maps_2m);
       row.bind(20, s.maps_1g).bind(21, s.maps_other).bind(22, s.iommu_unmaps);
       row.bind(23, s.dma_maps).bind(24, s.dma_map_bytes).bind(25, s.dma_unmaps);
       bind_split(row, e, s);
-      row.bind(32, other.dump()).bind(33, timeline.dump());
+      row.bind(32, dump(other)).bind(33, dump(timeline));
       row.run();
     }
     Statement run = db_.prepare("INSERT OR REPLACE INTO " + p + "kernel_compactions VALUES (?1, ?2, ?3, ?4, ?5)");
@@ -234,7 +241,7 @@ class Attribution {
     Statement t = db_.prepare("INSERT INTO " + p + "kernel_trace_summaries VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
     for (const auto& [id, info] : traces_)
       t.bind(1, id).bind(2, info.by_window).bind(3, info.by_address).bind(4, info.not_attributed)
-          .bind(5, info.damaged).bind(6, info.compaction_unpaired).bind(7, info.damaged_examples.dump()).run();
+          .bind(5, info.damaged).bind(6, info.compaction_unpaired).bind(7, dump(info.damaged_examples)).run();
   }
 
  private:
@@ -393,7 +400,7 @@ class Attribution {
     std::optional<int64_t> value;
     auto need = [&](const char* name) {
       value = number_field(fields, name);
-      if (!value) damaged(t, event, std::string("no number field '") + name + "'");
+      if (!value) damaged(t, event, std::string("no non-negative integer field '") + name + "'");
       return value.has_value();
     };
     if (event == "compaction:mm_compaction_end" && !need("status")) return;
