@@ -667,3 +667,37 @@ BOOST_AUTO_TEST_CASE(compaction_status_names_follow_the_format_file) {
   BOOST_CHECK_EQUAL(checked, 9);
   BOOST_CHECK_EQUAL(compaction_status_name(42), "status 42");
 }
+
+BOOST_AUTO_TEST_CASE(the_cli_reports_and_exports_a_kernel_recording) {
+  Recording r;
+  r.process(1100, {{HUGESHIM_API_CUDA_HOST_REGISTER, 1100, kT0, kT0 + 10 * kMs, 0x7f0000000000, 1 << 30,
+                    {0, 0, 0, 10 * kMs}}});
+  const int64_t t = r.trace("present");
+  r.kernel(t, kT0 + 4 * kMs, 1100, 1100, "iommu:map", iommu_map(0x1000, k2M));
+  r.kernel(t, kT0 + 6 * kMs, 1100, 1100, "iommu:map", iommu_map(0x201000, k2M));
+  {
+    Database db(r.path(), Database::Mode::read_write);
+    r.flush(db);  // as a recorder killed before attributing leaves it
+  }
+  const std::string hugeshim = std::string(HUGESHIM_BIN_DIR) + "/hugeshim";
+  auto run = [](const std::string& command) {
+    FILE* p = popen(command.c_str(), "r");
+    BOOST_REQUIRE(p);
+    std::string out;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    BOOST_CHECK_EQUAL(pclose(p), 0);
+    return out;
+  };
+  const std::string text = run(hugeshim + " report " + r.path());
+  BOOST_CHECK_NE(text.find("cudaHostRegister 1.0 GiB (2M): register 10.0 ms = pin 4.0 ms + IOMMU map 2.0 ms + after "
+                           "the last map 4.0 ms (2 maps of 2 MiB)"),
+                 std::string::npos);
+  const json report = json::parse(run(hugeshim + " report --format json " + r.path()));
+  BOOST_CHECK_EQUAL(report["processes"][0]["kernel"]["events"][0]["map_ns"], 2 * kMs);
+  BOOST_CHECK_NE(run(hugeshim + " report --format csv " + r.path()).find(",iommu,4000000,2000000,"), std::string::npos);
+  const json trace = json::parse(run(hugeshim + " export --format perfetto -o - " + r.path()));
+  BOOST_CHECK_EQUAL(slices(trace, "pin").size(), 1u);
+  BOOST_CHECK_EQUAL(slices(trace, "iommu map").size(), 1u);
+}
