@@ -19,6 +19,8 @@ constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
 constexpr int64_t kBasePage = 4096;
 // Page orders at or above this are huge (order 9: 2 MiB of 4 KiB pages).
 constexpr int64_t kHugeOrder = 9;
+// Orders above this (1 GiB) are not real pages: counted, sized as 1 GiB.
+constexpr int64_t kMaxOrder = 18;
 // A timeline keeps each timestamp up to this many, then only buckets.
 constexpr size_t kMaxExactTimes = 256;
 constexpr size_t kMaxBuckets = 128;
@@ -88,25 +90,32 @@ struct Process {
   int64_t pid, start, exit;  // exit: kNever while running
 };
 
+int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+
 // Timestamps of one kind of kernel event on one shim event: each one while
 // there are few, else counts in at most kMaxBuckets buckets whose width
-// doubles as needed (origin: the first timestamp).
+// doubles as needed (origin: the first timestamp seen; they may come in any
+// order, so a bucket index may be negative).
 class Timeline {
  public:
   void add(int64_t ts) {
     if (count_ == 0) origin_ = ts;
     ++count_;
     if (exact_.size() < kMaxExactTimes) exact_.push_back(ts);
-    ++buckets_[(ts - origin_) / width_];
+    ++buckets_[floor_div(ts - origin_, width_)];
     while (buckets_.size() > kMaxBuckets) {
       std::map<int64_t, int64_t> wider;
-      for (auto [index, n] : buckets_) wider[index / 2] += n;
+      for (auto [index, n] : buckets_) wider[floor_div(index, 2)] += n;
       buckets_.swap(wider);
       width_ *= 2;
     }
   }
   json to_json() const {
-    if (count_ <= static_cast<int64_t>(kMaxExactTimes)) return {{"count", count_}, {"ts", exact_}};
+    if (count_ <= static_cast<int64_t>(kMaxExactTimes)) {
+      std::vector<int64_t> sorted = exact_;
+      std::sort(sorted.begin(), sorted.end());
+      return {{"count", count_}, {"ts", sorted}};
+    }
     json buckets = json::array();
     for (auto [index, n] : buckets_) buckets.push_back({index, n});
     return {{"count", count_}, {"bucket_origin_ns", origin_}, {"bucket_ns", width_}, {"buckets", buckets}};
@@ -145,11 +154,16 @@ struct Compaction {
   std::string status;
 };
 
+// JSON text of values that may hold the recording's bytes (event names):
+// invalid UTF-8 is replaced, never thrown on.
+std::string dump(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+// A field the attribution counts with: a non-negative integer.
 std::optional<int64_t> number_field(const json& fields, const char* name) {
   auto it = fields.find(name);
   if (it == fields.end()) return std::nullopt;
-  if (it->is_number_unsigned()) return static_cast<int64_t>(it->get<uint64_t>());
-  if (it->is_number_integer()) return it->get<int64_t>();
+  if (it->is_number_unsigned() && it->get<uint64_t>() <= uint64_t{INT64_MAX}) return it->get<int64_t>();
+  if (it->is_number_integer() && it->get<int64_t>() >= 0) return it->get<int64_t>();
   return std::nullopt;
 }
 
@@ -170,7 +184,11 @@ class Attribution {
   }
 
   void run() {
-    Statement q = db_.prepare("SELECT trace_id, ts_ns, tid, pid, event, fields FROM kernel_events ORDER BY ts_ns, id");
+    // Thread by thread in time order: the order of the capture side's index
+    // (no sort of the whole table); windows and compaction pairs are per
+    // thread, and nothing else depends on the order.
+    Statement q = db_.prepare(
+        "SELECT trace_id, ts_ns, tid, pid, event, fields FROM kernel_events ORDER BY tid, ts_ns, id");
     while (q.step()) handle(q.int64(0), q.int64(1), q.int64(2), q.is_null(3) ? -1 : q.int64(3), q.text(4), q.text(5));
     for (auto& [tid, open] : open_compaction_)
       if (open.event != kNone) ++trace(open.trace_id).compaction_unpaired;
@@ -199,21 +217,21 @@ class Attribution {
       for (const auto& [kind, t] : s.timelines) timeline[kind] = t.to_json();
       int64_t alloc_bytes = 0, huge_bytes = 0;
       for (auto [order, n] : s.pages_by_order) {
-        const int64_t bytes = n * (kBasePage << std::clamp<int64_t>(order, 0, 20));
+        const int64_t bytes = n * (kBasePage << std::min<int64_t>(order, kMaxOrder));
         alloc_bytes += bytes;
         if (order >= kHugeOrder) huge_bytes += bytes;
       }
       row.bind(1, e.process_id).bind(2, e.ring_pos);
       if (s.trace_id >= 0) row.bind(3, s.trace_id);
       else row.bind_null(3);
-      row.bind(4, s.kernel_events).bind(5, s.compaction_runs).bind(6, s.compaction_ns).bind(7, status.dump());
-      row.bind(8, s.compaction_stalls).bind(9, orders.dump()).bind(10, alloc_bytes).bind(11, huge_bytes);
+      row.bind(4, s.kernel_events).bind(5, s.compaction_runs).bind(6, s.compaction_ns).bind(7, dump(status));
+      row.bind(8, s.compaction_stalls).bind(9, dump(orders)).bind(10, alloc_bytes).bind(11, huge_bytes);
       row.bind(12, s.faults_window).bind(13, s.faults_address).bind(14, s.faults_huge).bind(15, s.faults_base);
       row.bind(16, s.iommu_maps).bind(17, s.iommu_map_bytes).bind(18, s.maps_4k).bind(19, s.maps_2m);
       row.bind(20, s.maps_1g).bind(21, s.maps_other).bind(22, s.iommu_unmaps);
       row.bind(23, s.dma_maps).bind(24, s.dma_map_bytes).bind(25, s.dma_unmaps);
       bind_split(row, e, s);
-      row.bind(32, other.dump()).bind(33, timeline.dump());
+      row.bind(32, dump(other)).bind(33, dump(timeline));
       row.run();
     }
     Statement run = db_.prepare("INSERT OR REPLACE INTO " + p + "kernel_compactions VALUES (?1, ?2, ?3, ?4, ?5)");
@@ -223,7 +241,7 @@ class Attribution {
     Statement t = db_.prepare("INSERT INTO " + p + "kernel_trace_summaries VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
     for (const auto& [id, info] : traces_)
       t.bind(1, id).bind(2, info.by_window).bind(3, info.by_address).bind(4, info.not_attributed)
-          .bind(5, info.damaged).bind(6, info.compaction_unpaired).bind(7, info.damaged_examples.dump()).run();
+          .bind(5, info.damaged).bind(6, info.compaction_unpaired).bind(7, dump(info.damaged_examples)).run();
   }
 
  private:
@@ -325,14 +343,14 @@ class Attribution {
     while (w.next < w.by_start.size() && events_[w.by_start[w.next]].start <= ts) w.open.push_back(w.by_start[w.next++]);
     std::erase_if(w.open, [&](size_t i) { return events_[i].end < ts; });
     size_t best = kNone;
-    std::set<int64_t> owners;
+    bool ambiguous = false;
     for (size_t i : w.open) {
       if (pid >= 0 && events_[i].pid != pid) continue;
-      owners.insert(events_[i].process_id);
+      // Without a pid, windows of two processes on one tid number are ambiguous.
+      if (best != kNone && events_[i].process_id != events_[best].process_id) ambiguous = true;
       if (best == kNone || events_[i].start >= events_[best].start) best = i;
     }
-    // Without a pid, windows of two processes on one tid number are ambiguous.
-    return owners.size() > 1 ? kNone : best;
+    return ambiguous ? kNone : best;
   }
 
   // The recorded process a thread belonged to at ts.
@@ -382,7 +400,7 @@ class Attribution {
     std::optional<int64_t> value;
     auto need = [&](const char* name) {
       value = number_field(fields, name);
-      if (!value) damaged(t, event, std::string("no number field '") + name + "'");
+      if (!value) damaged(t, event, std::string("no non-negative integer field '") + name + "'");
       return value.has_value();
     };
     if (event == "compaction:mm_compaction_end" && !need("status")) return;
@@ -443,8 +461,8 @@ class Attribution {
       ++s.iommu_maps;
       s.iommu_map_bytes += size;
       ++(size == 4096 ? s.maps_4k : size == 2 << 20 ? s.maps_2m : size == int64_t{1} << 30 ? s.maps_1g : s.maps_other);
-      if (s.first_iommu < 0) s.first_iommu = ts;
-      s.last_iommu = ts;
+      s.first_iommu = s.first_iommu < 0 ? ts : std::min(s.first_iommu, ts);
+      s.last_iommu = std::max(s.last_iommu, ts);
       s.timelines["iommu_map"].add(ts);
     } else if (event == "iommu:unmap") {
       ++s.iommu_unmaps;
@@ -456,8 +474,8 @@ class Attribution {
         for (const json& n : *lengths)
           if (n.is_number_integer()) s.dma_map_bytes += n.get<int64_t>();
       }
-      if (s.first_dma < 0) s.first_dma = ts;
-      s.last_dma = ts;
+      s.first_dma = s.first_dma < 0 ? ts : std::min(s.first_dma, ts);
+      s.last_dma = std::max(s.last_dma, ts);
       s.timelines["dma_map"].add(ts);
     } else if (event == "dma:dma_unmap_sg" || event == "dma:dma_unmap_phys" || event == "dma:dma_unmap_page") {
       ++s.dma_unmaps;
