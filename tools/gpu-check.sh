@@ -716,7 +716,8 @@ if want dma; then
         note "dma $label: no copy records in the recording (HUGESHIM_CUPTI=1 recorded nothing; stderr: $(grep -h 'CUPTI' "$OUTDIR/step.err" | head -1))"
     done
     section "dma: hugeshim run --kernel of one $((DMA_REGISTER_BYTES >> 30)) GiB cudaHostRegister"
-    if ! "$HUGESHIM_CLI" run --help 2>&1 | grep -q -- '--kernel'; then
+    run_help=$("$HUGESHIM_CLI" run --help 2>&1 || true)  # (not piped: grep -q may stop reading early)
+    if ! grep -q -- '--kernel' <<<"$run_help"; then
       note "dma kernel recording skipped: this hugeshim has no run --kernel"
     else
       rm -f "$OUTDIR/dma-kernel.db" "$OUTDIR/dma-kernel.db-"*
