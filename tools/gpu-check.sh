@@ -4,7 +4,7 @@
 #   tools/gpu-check.sh [--only SECTION[,SECTION...]] [OUTDIR]
 #   (OUTDIR default: $OUT, else ./gpu-check-out)
 #
-# SECTIONS, run in this order (default: alloc,neighbour,copies,registration;
+# SECTIONS, run in this order (default: alloc,neighbour,copies,registration,dma;
 # legacy only when named):
 #   alloc         cudaHostAlloc + cudaFreeHost alone (`pinned_bench pin`) of
 #                 GPU_CHECK_ALLOC_SIZES GiB (default "16 4"), native and shim
@@ -34,6 +34,19 @@
 #                 the shim (HUGESHIM_PREPARE=auto); GPU_CHECK_COPY_ROUNDS rounds
 #                 (default 2), the order reversed in odd rounds.
 #   registration  the program's own registrations (issue 12), below.
+#   dma           copies measured by CUPTI (issue 16): `pinned_bench copies
+#                 GPU_CHECK_DMA_MAX` (1 GiB) under `hugeshim run` with
+#                 HUGESHIM_CUPTI=1, once each from native pinned memory
+#                 (cudaHostAlloc with the shim loaded but HUGESHIM_MIN_SIZE above
+#                 the buffer: not substituted), shim hugepage pinned memory
+#                 (cudaHostAlloc substituted, HUGESHIM_PAGES=2M,thp) and pageable
+#                 memory (an anonymous mmap, not registered); each recording
+#                 (dma-LABEL.db) reported as dma-LABEL.json and .txt, the
+#                 program's cudaEvent lines (phase dma) in results.jsonl; then
+#                 `hugeshim run --kernel` of one GPU_CHECK_DMA_REGISTER_BYTES
+#                 (16 GiB) cudaHostRegister (`pinned_bench register`; prepared
+#                 by the shim), reported as dma-kernel.{json,txt}. Runs after
+#                 registration, so it is the first to lose steps to the budget.
 #   legacy        the issue-4 steps of the first H200 runs, each once, native
 #                 first: cudaHostAlloc 1/4/16 GiB with copies, the stall loop,
 #                 64 MiB windows of a 3 GiB allocation with the API answers, a
@@ -84,14 +97,15 @@
 # GPU_CHECK_COPY_ROUNDS, GPU_CHECK_REG_ROUNDS, GPU_CHECK_VLLM_BYTES,
 # GPU_CHECK_VLLM_ALLOC, GPU_CHECK_TRT_BYTES, GPU_CHECK_TORCH_BYTES,
 # GPU_CHECK_TORCH_THREADS, GPU_CHECK_REG_SCENARIOS (default "vllm trt torch"),
+# GPU_CHECK_DMA_MAX, GPU_CHECK_DMA_REGISTER_BYTES,
 # GPU_CHECK_PACK, GPU_CHECK_NEIGHBOUR_ARGS (more decode_neighbour.py options,
 # word-split: e.g. "--layers 4"; "--model fake-sleep" for a CPU dry run of the
 # section, whose lines then count towards no goal).
 set -euo pipefail
 
 START=$(date +%s)
-ALL_SECTIONS="alloc neighbour copies registration legacy"
-SECTIONS="alloc neighbour copies registration"
+ALL_SECTIONS="alloc neighbour copies registration dma legacy"
+SECTIONS="alloc neighbour copies registration dma"
 while [[ $# -gt 0 ]]; do
   case $1 in
     --only) SECTIONS=${2:?--only needs a value: one or more of $ALL_SECTIONS, comma-separated}; shift 2 ;;
@@ -112,7 +126,7 @@ BUDGET=${GPU_CHECK_BUDGET_S:-540}
 [[ "$BUDGET" =~ ^[0-9]+$ ]] || { echo "gpu-check: GPU_CHECK_BUDGET_S must be a number of seconds (got $BUDGET)" >&2; exit 64; }
 for knob in GPU_CHECK_POOL_PAGES GPU_CHECK_ALLOC_PAIRS GPU_CHECK_NEIGHBOUR_PAIRS GPU_CHECK_COPY_MAX \
   GPU_CHECK_COPY_ROUNDS GPU_CHECK_REG_ROUNDS GPU_CHECK_VLLM_BYTES GPU_CHECK_TRT_BYTES GPU_CHECK_TORCH_BYTES \
-  GPU_CHECK_TORCH_THREADS; do
+  GPU_CHECK_TORCH_THREADS GPU_CHECK_DMA_MAX GPU_CHECK_DMA_REGISTER_BYTES; do
   [[ -z "${!knob:-}" || "${!knob}" =~ ^[0-9]+$ ]] || { echo "gpu-check: $knob must be a whole number (got ${!knob})" >&2; exit 64; }
 done
 for knob in GPU_CHECK_ALLOC_SIZES GPU_CHECK_NEIGHBOUR_SIZES; do
@@ -367,8 +381,8 @@ build_cu() {
 }
 BENCH=$BUILD/bin/pinned_bench
 REG_BENCH=$BUILD/bin/register_bench
-if want alloc || want neighbour || want copies || want legacy; then
-  build_cu pinned_bench "$ROOT/tools/gpu/pinned_bench.cu" "copies MAX"
+if want alloc || want neighbour || want copies || want legacy || want dma; then
+  build_cu pinned_bench "$ROOT/tools/gpu/pinned_bench.cu" "register BYTES"
 fi
 want registration && build_cu register_bench "$ROOT/tools/gpu/register_bench.cu" "alloc=ftruncate|fallocate"
 echo "build done at t=$(elapsed)s"
@@ -376,7 +390,7 @@ echo "build done at t=$(elapsed)s"
 # failing every step of the sections that need pinned_bench.
 if [[ -x "$BENCH" ]] && ! timeout 60 "$BENCH" pin 4096 >"$OUTDIR/pinned-probe.out" 2>&1 &&
   grep -q 'no CUDA device' "$OUTDIR/pinned-probe.out"; then
-  note "pinned_bench finds no usable GPU: alloc, neighbour, copies and legacy skipped ($(head -c 300 "$OUTDIR/pinned-probe.out" | tr '\n' ' '))"
+  note "pinned_bench finds no usable GPU: alloc, neighbour, copies, dma and legacy skipped ($(head -c 300 "$OUTDIR/pinned-probe.out" | tr '\n' ' '))"
   BENCH=$BENCH.unusable
 fi
 
@@ -655,6 +669,67 @@ elif ((REG_BENCH_OK)); then
     done
     pack
   done
+fi
+
+# -------------------------------------------------------------- dma section
+# Issue 16: copy bandwidth as CUPTI measures it, recorded by the shim
+# (HUGESHIM_CUPTI=1) in one `hugeshim run` recording per memory kind, next to
+# the program's own cudaEvent timings; and the kernel's view of one large
+# registration (`hugeshim run --kernel`: tracefs, root).
+DMA_MAX=${GPU_CHECK_DMA_MAX:-$GiB}
+DMA_REGISTER_BYTES=${GPU_CHECK_DMA_REGISTER_BYTES:-$((16 * GiB))}
+HUGESHIM_CLI=$BUILD/bin/hugeshim
+
+# dma_report LABEL: dma-LABEL.db reported as dma-LABEL.json and dma-LABEL.txt.
+dma_report() {
+  local label=$1 db=$OUTDIR/dma-$1.db fmt
+  if [[ ! -s "$db" ]]; then
+    note "dma $label: no recording ($db missing or empty)"
+    return 0
+  fi
+  for fmt in json text; do
+    timeout 60 "$HUGESHIM_CLI" report "$db" --format "$fmt" >"$OUTDIR/dma-$label.${fmt/text/txt}" \
+      2>"$OUTDIR/dma-$label.$fmt.err" ||
+      note "dma $label: hugeshim report --format $fmt failed: $(tail -c 300 "$OUTDIR/dma-$label.$fmt.err" | tr '\n' ' ')"
+  done
+}
+
+if want dma; then
+  section "dma: copies 64 KiB .. $((DMA_MAX >> 10)) KiB measured by CUPTI (HUGESHIM_CUPTI=1) under hugeshim run"
+  if [[ ! -x "$HUGESHIM_CLI" ]]; then
+    note "dma section skipped: no collector ($HUGESHIM_CLI) to record and report the copies"
+  elif [[ ! -x "$BENCH" ]]; then
+    note "dma section skipped: no usable pinned_bench (see the build and GPU probe notes)"
+  else
+    for kind in "native hostalloc" "shim hostalloc" "native pageable"; do
+      read -r side memory <<<"$kind"
+      label=$side-$memory
+      envs=(env HUGESHIM_CUPTI=1 HUGESHIM_LOG=warn "PINNED_BENCH_RUN=$side")
+      # Native: the shim is loaded for CUPTI but substitutes nothing.
+      if [[ $side == shim ]]; then envs+=("HUGESHIM_PAGES=2M,thp"); else envs+=("HUGESHIM_MIN_SIZE=$((DMA_MAX * 2))"); fi
+      rm -f "$OUTDIR/dma-$label.db" "$OUTDIR/dma-$label.db-"*
+      run_step 15 120 "dma $label" "${envs[@]}" "$HUGESHIM_CLI" run -o "$OUTDIR/dma-$label.db" --format none -- \
+        "$BENCH" copies "$DMA_MAX" "memory=$memory" phase=dma
+      grep -h 'HUGESHIM_CUPTI' "$OUTDIR/step.err" | head -3 | sed 's/^/   /' || true
+      dma_report "$label"
+      grep -A12 'copies (CUPTI)' "$OUTDIR/dma-$label.txt" 2>/dev/null ||
+        note "dma $label: no copy records in the recording (HUGESHIM_CUPTI=1 recorded nothing; stderr: $(grep -h 'CUPTI' "$OUTDIR/step.err" | head -1))"
+    done
+    section "dma: hugeshim run --kernel of one $((DMA_REGISTER_BYTES >> 30)) GiB cudaHostRegister"
+    run_help=$("$HUGESHIM_CLI" run --help 2>&1 || true)  # (not piped: grep -q may stop reading early)
+    if ! grep -q -- '--kernel' <<<"$run_help"; then
+      note "dma kernel recording skipped: this hugeshim has no run --kernel"
+    else
+      rm -f "$OUTDIR/dma-kernel.db" "$OUTDIR/dma-kernel.db-"*
+      run_step 40 150 "dma register $((DMA_REGISTER_BYTES >> 30)) GiB --kernel" env HUGESHIM_LOG=warn \
+        "HUGESHIM_PAGES=2M,thp" HUGESHIM_PREPARE=auto PINNED_BENCH_RUN=shim "$HUGESHIM_CLI" run --kernel \
+        -o "$OUTDIR/dma-kernel.db" --format none -- "$BENCH" register "$DMA_REGISTER_BYTES" phase=dma
+      grep -hi 'kernel\|tracefs' "$OUTDIR/step.err" | head -5 | sed 's/^/   /' || true
+      dma_report kernel
+      grep -i -B2 -A10 'kernel' "$OUTDIR/dma-kernel.txt" 2>/dev/null | head -30 || true
+    fi
+  fi
+  pack
 fi
 
 # ------------------------------------------------------------------ report

@@ -1,7 +1,8 @@
 // Reports over a recording: builds one model (per process and API: counts,
 // bytes, hugepage coverage, latency percentiles per phase and page class,
 // fallbacks, drops, largest and slowest events with callers) from the SQLite
-// file, then renders it as text, JSON or CSV.
+// file, then renders it as text, JSON or CSV. Copies measured by CUPTI are
+// not allocations: they get their own section (report_copies.h).
 #pragma once
 
 #include <nlohmann/json.hpp>

@@ -37,7 +37,7 @@ size_t size_class_of(int64_t bytes) {
 // A pinned buffer: a successful pinning call, alive from its start until the
 // start of the first release of its address after it (or for ever).
 struct Buffer {
-  int64_t address, bytes;
+  uint64_t address, bytes;  // unsigned: a damaged recording's values cannot overflow the range tests
   int64_t alive_from, alive_to;
   int64_t register_ns, total_ns;
   int64_t ring_pos;
@@ -69,7 +69,7 @@ std::vector<Buffer> read_buffers(Database& db, int64_t process_id) {
     const std::string api = q.text(0);
     const int64_t address = q.int64(1), start = q.int64(3);
     const bool failed = q.int64(7) != 0 || (q.int64(6) & HUGESHIM_EVENT_FAILED);
-    if (failed || address == 0) continue;
+    if (failed || address == 0) continue;  // (compared as stored: only equality)
     if (unpins(api)) {
       if (auto it = live.find(address); it != live.end()) {
         buffers[it->second].alive_to = start;
@@ -82,8 +82,8 @@ std::vector<Buffer> read_buffers(Database& db, int64_t process_id) {
     // ends the old one.
     if (auto it = live.find(address); it != live.end()) buffers[it->second].alive_to = start;
     live[address] = buffers.size();
-    buffers.push_back({address, q.int64(2), start, std::numeric_limits<int64_t>::max(), q.int64(4), q.int64(5),
-                       q.int64(8)});
+    buffers.push_back({static_cast<uint64_t>(address), static_cast<uint64_t>(q.int64(2)), start,
+                       std::numeric_limits<int64_t>::max(), q.int64(4), q.int64(5), q.int64(8)});
   }
   std::sort(buffers.begin(), buffers.end(), [](const Buffer& a, const Buffer& b) {
     return std::tie(a.address, a.alive_from) < std::tie(b.address, b.alive_from);
@@ -92,15 +92,15 @@ std::vector<Buffer> read_buffers(Database& db, int64_t process_id) {
 }
 
 // The buffer holding `address` at `time` (the latest pinned of several), or null.
-const Buffer* containing_buffer(const std::vector<Buffer>& buffers, int64_t longest, int64_t address, int64_t time) {
+const Buffer* containing_buffer(const std::vector<Buffer>& buffers, uint64_t longest, uint64_t address, int64_t time) {
   if (address == 0) return nullptr;
   auto it = std::upper_bound(buffers.begin(), buffers.end(), address,
-                             [](int64_t a, const Buffer& b) { return a < b.address; });
+                             [](uint64_t a, const Buffer& b) { return a < b.address; });
   const Buffer* best = nullptr;
   while (it != buffers.begin()) {
-    --it;
-    if (it->address + longest <= address) break;  // no earlier buffer reaches this far
-    const bool holds = address < it->address + it->bytes && it->alive_from <= time && time < it->alive_to;
+    --it;  // it->address <= address
+    if (address - it->address >= longest) break;  // no buffer at or before it reaches this far
+    const bool holds = address - it->address < it->bytes && it->alive_from <= time && time < it->alive_to;
     if (holds && (!best || it->alive_from > best->alive_from)) best = &*it;
   }
   return best;
@@ -156,7 +156,7 @@ std::string copy_backing(const std::string& host_memory, int64_t flags, const in
 json copy_report(Database& db, int64_t process_id) {
   if (!has_copy_columns(db)) return nullptr;
   const std::vector<Buffer> buffers = read_buffers(db, process_id);
-  int64_t longest = 0;
+  uint64_t longest = 0;
   for (const Buffer& b : buffers) longest = std::max(longest, b.bytes);
   // Classes in a fixed order: direction, size class, backing.
   std::map<std::tuple<std::string, size_t, std::string>, ClassSamples> classes;
@@ -182,7 +182,7 @@ json copy_report(Database& db, int64_t process_id) {
     auto& [direction_bytes, pageable] = by_direction[direction];
     direction_bytes += n;
     if (memory == "pageable") pageable += n;
-    if (const Buffer* b = containing_buffer(buffers, longest, q.int64(6), start)) {
+    if (const Buffer* b = containing_buffer(buffers, longest, static_cast<uint64_t>(q.int64(6)), start)) {
       ++c.joined;
       c.buffers.insert(b->ring_pos);
       buffer_at[b->ring_pos] = b;
@@ -215,7 +215,7 @@ json copy_report(Database& db, int64_t process_id) {
     int64_t pinned_bytes = 0, register_ns = 0, total_ns = 0;
     for (int64_t pos : c.buffers) {
       const Buffer* b = buffer_at[pos];
-      pinned_bytes += b->bytes;
+      pinned_bytes += static_cast<int64_t>(b->bytes);
       register_ns += b->register_ns;
       total_ns += b->total_ns;
     }

@@ -10,7 +10,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 
 bash -n "$script" || fail "syntax"
 help=$(bash "$script" --help) || fail "--help exit $?"
-for word in alloc neighbour copies registration legacy GPU_CHECK_PACK; do
+for word in alloc neighbour copies registration dma legacy GPU_CHECK_PACK GPU_CHECK_DMA_MAX; do
   grep -q -- "$word" <<<"$help" || fail "--help does not mention $word"
 done
 
@@ -34,4 +34,5 @@ expect64 "GPU_CHECK_BUDGET_S" GPU_CHECK_BUDGET_S=soon -- --only copies
 expect64 "GPU_CHECK_ALLOC_PAIRS" GPU_CHECK_ALLOC_PAIRS=-1 --
 expect64 "GPU_CHECK_ALLOC_SIZES" GPU_CHECK_ALLOC_SIZES=16,4 --
 expect64 "GPU_CHECK_NEIGHBOUR_SIZES" GPU_CHECK_NEIGHBOUR_SIZES=16G --
+expect64 "GPU_CHECK_DMA_MAX" GPU_CHECK_DMA_MAX=1G -- --only dma
 echo "ok"

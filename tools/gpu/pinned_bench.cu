@@ -18,16 +18,25 @@
 //                                       and nothing else (the cold/warm rounds and
 //                                       process A of decode_neighbour.py): times
 //                                       and CLOCK_MONOTONIC windows of both calls
-//   pinned_bench copies MAX [memory=hostalloc|register] [key=value...]
+//   pinned_bench copies MAX [memory=hostalloc|register|pageable] [key=value...]
 //                                       H2D/D2H bandwidth (best of several copies)
 //                                       and every byte checked, for 64 KiB, 256 KiB,
 //                                       ... up to MAX inside one buffer of MAX bytes:
 //                                       cudaHostAlloc memory (hostalloc), or an
 //                                       anonymous mmap the program registers with
 //                                       cudaHostRegister (register; under the shim
-//                                       with HUGESHIM_PREPARE=auto: prepared)
+//                                       with HUGESHIM_PREPARE=auto: prepared), or
+//                                       the same mmap not registered (pageable: the
+//                                       driver stages every copy)
+//   pinned_bench register BYTES [key=value...]
+//                                       one cudaHostRegister of an anonymous mmap
+//                                       of BYTES (not touched before: the call pins
+//                                       every page; under the shim with
+//                                       HUGESHIM_PREPARE=auto, prepared) and its
+//                                       cudaHostUnregister, timed, with their
+//                                       CLOCK_MONOTONIC windows (test dma_register)
 //
-// keys (pin, copies): round=N phase=cold|warm|... are echoed in the JSON line.
+// keys (pin, copies, register): round=N phase=cold|warm|dma|... are echoed in the JSON line.
 #include <cuda_runtime.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -379,15 +388,15 @@ int mode_copies(size_t max_bytes) {
   check(cudaFree(nullptr), "context");
   max_bytes = max_bytes / 8 * 8;
   void* h = nullptr;
-  bool registered = g_memory == "register";
-  if (registered) {
+  bool registered = g_memory == "register", pageable = g_memory == "pageable";
+  if (registered || pageable) {
     h = mmap(nullptr, max_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (h == MAP_FAILED) {
-      printf("{\"test\":\"copy\",\"run\":\"%s\",\"memory\":\"register\",\"error\":\"mmap: %s\"}\n", run_label(),
-             strerror(errno));
+      printf("{\"test\":\"copy\",\"run\":\"%s\",\"memory\":\"%s\",\"error\":\"mmap: %s\"}\n", run_label(),
+             g_memory.c_str(), strerror(errno));
       return 4;
     }
-    check(cudaHostRegister(h, max_bytes, 0), "cudaHostRegister");
+    if (registered) check(cudaHostRegister(h, max_bytes, 0), "cudaHostRegister");
   } else {
     g_memory = "hostalloc";
     check(cudaHostAlloc(&h, max_bytes, cudaHostAllocDefault), "cudaHostAlloc");
@@ -415,13 +424,36 @@ int mode_copies(size_t max_bytes) {
     fflush(stdout);
   }
   cudaFree(d);
-  if (registered) {
-    check(cudaHostUnregister(h), "cudaHostUnregister");
+  if (registered || pageable) {
+    if (registered) check(cudaHostUnregister(h), "cudaHostUnregister");
     munmap(h, max_bytes);
   } else {
     check(cudaFreeHost(h), "cudaFreeHost");
   }
   return rc;
+}
+
+// One cudaHostRegister of a fresh anonymous mmap and its cudaHostUnregister
+// (the registration the DMA section records with `hugeshim run --kernel`).
+int mode_register(size_t bytes) {
+  check(cudaFree(nullptr), "context");
+  void* h = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (h == MAP_FAILED) {
+    printf("{\"test\":\"dma_register\",\"run\":\"%s\",\"error\":\"mmap: %s\"}\n", run_label(), strerror(errno));
+    return 4;
+  }
+  uint64_t r0 = mono_ns();
+  check(cudaHostRegister(h, bytes, 0), "cudaHostRegister");
+  uint64_t r1 = mono_ns();
+  check(cudaHostUnregister(h), "cudaHostUnregister");
+  uint64_t u1 = mono_ns();
+  munmap(h, bytes);
+  printf("{\"test\":\"dma_register\",\"run\":\"%s\",\"round\":%s,\"phase\":\"%s\",\"bytes\":%zu,"
+         "\"register_s\":%.6f,\"unregister_s\":%.6f,\"register_start_ns\":%llu,\"register_end_ns\":%llu}\n",
+         run_label(), g_round.c_str(), g_phase.c_str(), bytes, (r1 - r0) * 1e-9, (u1 - r1) * 1e-9,
+         static_cast<unsigned long long>(r0), static_cast<unsigned long long>(r1));
+  fflush(stdout);
+  return 0;
 }
 
 }  // namespace
@@ -444,9 +476,10 @@ int main(int argc, char** argv) {
   parse_keys(argc, argv, 3);
   if (argc >= 3 && !strcmp(argv[1], "pin")) return mode_pin(strtoull(argv[2], nullptr, 0));
   if (argc >= 3 && !strcmp(argv[1], "copies")) return mode_copies(strtoull(argv[2], nullptr, 0));
+  if (argc >= 3 && !strcmp(argv[1], "register")) return mode_register(strtoull(argv[2], nullptr, 0));
   fprintf(stderr,
           "usage: %s alloc BYTES | windows BYTES STEP | stall BYTES | pin BYTES [round=N phase=P] | "
-          "copies MAX [memory=hostalloc|register round=N phase=P]\n",
+          "copies MAX [memory=hostalloc|register|pageable round=N phase=P] | register BYTES [round=N phase=P]\n",
           argv[0]);
   return 64;
 }

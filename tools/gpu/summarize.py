@@ -23,7 +23,15 @@ loop next to a pin, per round and per side; copy bandwidth per size and memory
 kind; and the issue-17 goals, each MET / NOT MET / n/a computed from those
 lines (and the registration rounds above), never typed in. Lines of the
 fake-sleep test double (decode_neighbour.py --model fake-sleep) are shown but
-never count towards a goal. Standard library only.
+never count towards a goal.
+
+Then the DMA section (issue 16; "copy" lines with phase "dma" and the
+recordings' reports dma-native-hostalloc.json, dma-shim-hostalloc.json,
+dma-native-pageable.json beside RESULTS): copy bandwidth measured by CUPTI per
+direction and size class (p50 / p99 / n from `hugeshim report --format
+json`), the program's own cudaEvent bandwidth per size, and the DMA verdict
+lines: shim pinned against native pinned and against pageable, per size class
+and per size. Standard library only.
 
     summarize.py RESULTS.jsonl [HUGESHIM-REPORT.json]
 """
@@ -122,6 +130,9 @@ def main():
     registration_tables(rows, telemetry)
     if any(r.get("test") in ISSUE17_TESTS for r in rows) or registration_rounds(rows, telemetry):
         issue17_tables(rows, telemetry)
+    dma = load_dma_reports(os.path.dirname(os.path.abspath(sys.argv[1])))
+    if dma or any(r.get("phase") == "dma" for r in rows):
+        dma_tables(rows, dma)
 
 
 def legacy_tables(rows):
@@ -418,7 +429,8 @@ def copy_medians(rows):
     """(memory, run, bytes) -> (median H2D, median D2H, n) over the rounds."""
     groups = {}
     for r in rows:
-        if r.get("test") == "copy" and not r.get("error") and r.get("h2d_gbps") is not None:
+        if (r.get("test") == "copy" and not r.get("error") and r.get("h2d_gbps") is not None
+                and r.get("phase") != "dma"):  # the DMA section's runs (under CUPTI) have their own table
             groups.setdefault((r.get("memory"), r.get("run"), r.get("bytes")), []).append(r)
     return {k: (statistics.median(x["h2d_gbps"] for x in v), statistics.median(x["d2h_gbps"] for x in v), len(v))
             for k, v in groups.items()}
@@ -651,6 +663,161 @@ def issue17_tables(rows, telemetry):
     print("| --- | --- | --- |")
     for name, ok, value in issue17_goals(rows, telemetry):
         print(f"| {name} | {'n/a' if ok is None else ('MET' if ok else 'NOT MET')} | {value} |")
+
+
+
+# ------------------------------------------------------------------ DMA (issue 16)
+# The three recordings of the DMA section: label -> (title, the backing its
+# pinned copies must have in the report: a prefix of copies.classes[].backing).
+DMA_RUNS = {
+    "native-hostalloc": ("native pinned", "pinned/native"),
+    "shim-hostalloc": ("shim pinned", "pinned/"),
+    "native-pageable": ("pageable", "pageable"),
+}
+SIZE_CLASSES = ["<1 MiB", "1-16 MiB", "16-256 MiB", ">=256 MiB"]
+# Shim pinned counts as fast as native pinned from this ratio of p50s up.
+DMA_SAME = 0.95
+
+
+def load_dma_reports(outdir):
+    """label -> `hugeshim report --format json` of dma-LABEL.json in OUTDIR (absent or unreadable: left out)."""
+    out = {}
+    for label in DMA_RUNS:
+        try:
+            with open(os.path.join(outdir, f"dma-{label}.json")) as f:
+                data = json.load(f)
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict):
+            out[label] = data
+    return out
+
+
+def dma_classes(report, label):
+    """(direction, size class) -> the copy class of the run's expected backing
+    (the one with the most bytes when several match), from every process."""
+    want = DMA_RUNS[label][1]
+    found = {}
+    for p in report.get("processes", []):
+        copies = p.get("copies") or {}
+        for c in copies.get("classes", []):
+            backing = str(c.get("backing", ""))
+            if not backing.startswith(want) or (want == "pinned/" and backing == "pinned/native"):
+                continue
+            key = (c.get("direction"), c.get("size_class"))
+            if key not in found or (c.get("bytes") or 0) > (found[key].get("bytes") or 0):
+                found[key] = c
+    return found
+
+
+def dma_unexpected(report, label):
+    """Copies of the run whose backing is not the one it was made for (bytes)."""
+    want = DMA_RUNS[label][1]
+    n = 0
+    for p in report.get("processes", []):
+        for c in (p.get("copies") or {}).get("classes", []):
+            backing = str(c.get("backing", ""))
+            if not backing.startswith(want) or (want == "pinned/" and backing == "pinned/native"):
+                n += c.get("bytes") or 0
+    return n
+
+
+def dma_program_medians(rows):
+    """(label, bytes) -> (median H2D, median D2H, n): the program's cudaEvent GB/s."""
+    groups = {}
+    for r in rows:
+        if r.get("test") == "copy" and r.get("phase") == "dma" and not r.get("error") and r.get("h2d_gbps") is not None:
+            groups.setdefault((f"{r.get('run')}-{r.get('memory')}", r.get("bytes")), []).append(r)
+    return {k: (statistics.median(x["h2d_gbps"] for x in v), statistics.median(x["d2h_gbps"] for x in v), len(v))
+            for k, v in groups.items()}
+
+
+def times(a, b):
+    return f"{a / b:.2f}x" if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b else "n/a"
+
+
+def dma_verdicts(rows, reports):
+    """The DMA verdict lines: per direction and size class (CUPTI p50 from the
+    recordings), then per size (the program's cudaEvent best-of medians)."""
+    lines = []
+    classes = {label: dma_classes(r, label) for label, r in reports.items()}
+    for label, report in reports.items():
+        if not any((p.get("copies") or {}).get("count") for p in report.get("processes", [])):
+            lines.append(f"{label}: the recording holds no copy records (HUGESHIM_CUPTI=1 recorded nothing)")
+        elif dma_unexpected(report, label):
+            lines.append(f"{label}: {size_name(dma_unexpected(report, label))} of copies not on "
+                         f"{DMA_RUNS[label][1]}* memory as CUPTI and the shim saw it (read dma-{label}.txt)")
+    shim = classes.get("shim-hostalloc", {})
+    for direction in ("HtoD", "DtoH"):
+        for size in SIZE_CLASSES:
+            s = shim.get((direction, size))
+            n = classes.get("native-hostalloc", {}).get((direction, size))
+            g = classes.get("native-pageable", {}).get((direction, size))
+            if not s or s.get("p50_gbps") is None:
+                continue
+            sp, np_, gp = s.get("p50_gbps"), (n or {}).get("p50_gbps"), (g or {}).get("p50_gbps")
+            verdict = "n/a"
+            if isinstance(np_, (int, float)) and np_:
+                verdict = "as fast as native pinned" if sp / np_ >= DMA_SAME else "SLOWER than native pinned"
+            lines.append(f"CUPTI {direction} {size}: shim pinned ({s.get('backing')}) {fmt(sp)} GB/s p50 = "
+                         f"{times(sp, np_)} native pinned ({fmt(np_)}), {times(sp, gp)} pageable ({fmt(gp)}): {verdict}")
+    med = dma_program_medians(rows)
+    for size in sorted({k[1] for k in med if k[1]}):
+        s, n, g = (med.get((label, size)) for label in ("shim-hostalloc", "native-hostalloc", "native-pageable"))
+        if not s:
+            continue
+        cells = []
+        for i, direction in ((0, "H2D"), (1, "D2H")):
+            cells.append(f"{direction} {fmt(s[i])} GB/s = {times(s[i], n[i] if n else None)} native pinned, "
+                         f"{times(s[i], g[i] if g else None)} pageable")
+        lines.append(f"program {size_name(size)}: shim pinned " + "; ".join(cells))
+    return lines
+
+
+def dma_tables(rows, reports):
+    print()
+    print("DMA (issue 16): host<->device copies measured by CUPTI (HUGESHIM_CUPTI=1) in `hugeshim run` "
+          "recordings; GB/s = 10^9 bytes/s over each copy's time on the GPU; p99: 99% of the copies were at "
+          "least this fast; n copies. Native pinned and pageable ran with the shim loaded (for CUPTI) and "
+          "HUGESHIM_MIN_SIZE above the buffer, so it substituted nothing.")
+    print()
+    classes = {label: dma_classes(r, label) for label, r in reports.items()}
+    print("| direction | size class | " + " | ".join(f"{title} p50 / p99 (n)" for title, _ in DMA_RUNS.values()) +
+          " | shim / native | shim / pageable |")
+    print("| --- | --- | " + " | ".join("---:" for _ in DMA_RUNS) + " | ---: | ---: |")
+    for direction in ("HtoD", "DtoH"):
+        for size in SIZE_CLASSES:
+            got = [classes.get(label, {}).get((direction, size)) for label in DMA_RUNS]
+            if not any(got):
+                continue
+            cells = [f"{fmt(c.get('p50_gbps'))} / {fmt(c.get('p99_gbps'))} ({c.get('count')})" if c else "n/a"
+                     for c in got]
+            p50 = [c.get("p50_gbps") if c else None for c in got]
+            print(f"| {direction} | {size} | " + " | ".join(cells) + f" | {times(p50[1], p50[0])} | "
+                  f"{times(p50[1], p50[2])} |")
+    med = dma_program_medians(rows)
+    if med:
+        print()
+        print("The program's own timings (`pinned_bench copies ... phase=dma`, cudaEvent, best of the repetitions): "
+              "GB/s H2D / D2H.")
+        print()
+        print("| size | " + " | ".join(title for title, _ in DMA_RUNS.values()) + " |")
+        print("| ---: | " + " | ".join("---:" for _ in DMA_RUNS) + " |")
+        for size in sorted({k[1] for k in med if k[1]}):
+            cells = []
+            for label in DMA_RUNS:
+                v = med.get((label, size))
+                cells.append(f"{fmt(v[0])} / {fmt(v[1])}" if v else "n/a")
+            print(f"| {size_name(size)} | " + " | ".join(cells) + " |")
+    for r in rows:
+        if r.get("test") == "dma_register":
+            print(f"\ndma register (`hugeshim run --kernel`, dma-kernel.txt): {size_name(r.get('bytes') or 0)} "
+                  f"cudaHostRegister {fmt(r.get('register_s'))} s, cudaHostUnregister {fmt(r.get('unregister_s'))} s "
+                  f"{r.get('error', '')}")
+    print()
+    print("DMA verdicts:")
+    for line in dma_verdicts(rows, reports) or ["no DMA measurements"]:
+        print(f"- {line}")
 
 
 if __name__ == "__main__":
