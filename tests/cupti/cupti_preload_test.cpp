@@ -80,6 +80,20 @@ BOOST_AUTO_TEST_CASE(a_missing_libcupti_is_one_line) {
   BOOST_TEST(said[0].find("copies are not recorded") != std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(a_profiler_injected_through_cuda_keeps_cupti) {
+  if (!has_real_cuda()) return;
+  AppRun native = run_app("cuda_app_real", kScript, env_with({}), false);
+  AppRun cupti = run_app("cuda_app_real", kScript,
+                         env_with({{"HUGESHIM_CUPTI", "1"},
+                                   {"CUDA_INJECTION64_PATH", "/nonexistent/libToolsInjection64.so"}}));
+  BOOST_TEST(cupti.status == native.status);
+  BOOST_TEST(cupti.lines == native.lines);
+  std::vector<std::string> said = lines_of(cupti.err);
+  BOOST_REQUIRE_EQUAL(said.size(), 1u);
+  BOOST_TEST(said[0].find("HUGESHIM_CUPTI=1: CUDA_INJECTION64_PATH=/nonexistent/libToolsInjection64.so") !=
+             std::string::npos, said[0]);
+}
+
 BOOST_AUTO_TEST_CASE(off_by_default_and_a_bad_value_is_the_usual_line) {
   if (!has_real_cuda()) return;
   AppRun bad = run_app("cuda_app_real", kScript, env_with({{"HUGESHIM_CUPTI", "yes please"}}));

@@ -254,6 +254,11 @@ void buffer_completed(void* context, uint32_t stream_id, uint8_t* buffer, size_t
 
 void start(const LoadedCuda& cuda) {
   ShimScope scope;  // dlopen and CUPTI allocate: straight to the real allocator
+  // Nsight Systems and Nsight Compute inject a library through this variable
+  // and subscribe when CUDA initialises, which may be after this point:
+  // taking CUPTI first would blind the profiler the user started.
+  if (const char* injection = getenv("CUDA_INJECTION64_PATH"); injection && injection[0])
+    return give_up("CUDA_INJECTION64_PATH=%s: a profiler injects itself and needs CUPTI", injection);
   char why[700] = {};
   void* h = open_cupti(cuda, why, sizeof why);
   if (!h) return give_up("cannot load libcupti: %s", why);
