@@ -28,7 +28,9 @@ struct RealMalloc {
   size_t (*malloc_usable_size)(void*);
 };
 
-extern RealMalloc g_real;
+// Hidden (as every shim symbol but the exports): the entry points jump
+// through a slot at a fixed offset from their own code, not through the GOT.
+extern RealMalloc g_real __attribute__((visibility("hidden")));
 
 // Resolves every real symbol now (idempotent). Called from the constructor so
 // that nothing is resolved lazily later inside free() or a signal handler.
@@ -36,7 +38,7 @@ void bootstrap_resolve();
 
 // The bootstrap buffer (see bootstrap.cpp).
 constexpr size_t kBootstrapBytes = 64 * 1024;
-extern unsigned char g_bootstrap_buffer[kBootstrapBytes];
+extern unsigned char g_bootstrap_buffer[kBootstrapBytes] __attribute__((visibility("hidden")));
 
 // Whether p came from the bootstrap buffer (never handed to the real free).
 // Inline: it sits on free()'s pass-through path.
