@@ -17,7 +17,9 @@ Sections:
               glibc simple/thread, realloc-string)
   programs    python3, xz, sort, git under the shim against no preload (outputs compared)
   callgrind   instructions (callgrind Ir) of single-threaded small workloads, shim vs none:
-              (Ir at 3N - Ir at N), so start-up cancels out; independent of load
+              (Ir at 3N - Ir at N), so start-up cancels out; independent of load. Also under
+              forward-preload (tools/peers/forward_preload.c), an interposer that only forwards
+              to glibc: the floor of what any LD_PRELOAD interposer adds
   fragmented  the large workloads while tools/fragment/fragment-memory --no-compaction holds
               every free 2 MiB block: base pages, glibc hugetlb=1, jemalloc thp:always, the
               shim's THP rung (HUGESHIM_PAGES=thp), lazy and eager
@@ -61,9 +63,13 @@ SMALL = {"larson 2 threads": ["larson", "2", "100"],
          "glibc simple": ["simple", "10000000"],
          "glibc thread 2 threads": ["thread", "2", "5000000"],
          "realloc string": ["realloc-string", "40000"]}
-# Single-threaded workloads for callgrind: argv at N; the run at 3N is derived.
+# Single-threaded workloads for callgrind: argv at N; the run at 3N is derived. glibc simple is
+# the worst case (a malloc+free pair and nothing else per iteration); "blocks written" does what
+# a program does with its blocks (fills each one), the amount of work per allocation the
+# well-known benchmarks have.
 CALLGRIND = {"glibc simple": (["simple"], 200000),
-             "realloc string": (["realloc-string"], 2000)}
+             "realloc string": (["realloc-string"], 2000),
+             "glibc simple, blocks written": (["simple-touch"], 200000)}
 
 
 class Pool:
@@ -205,7 +211,8 @@ def main():
     build = os.path.abspath(args.build)
     workloads = os.path.join(build, "bin", "peer-workloads")
     shim = os.path.join(build, "lib", "libhugeshim.so")
-    for p in (workloads, shim):
+    forwarder = os.path.join(build, "lib", "libforward-preload.so")
+    for p in (workloads, shim, forwarder):
         if not os.path.exists(p):
             sys.exit(f"peers.py: {p} not found (build the release preset first)")
     if args.reps < 1:
@@ -281,12 +288,14 @@ def main():
             for name, (argv, n) in CALLGRIND.items():
                 progress(f"callgrind {name}")
                 ir = {}
-                for label, env in (("none", {}), ("shim", dict(allocs["shim"], HUGESHIM_RING="off"))):
+                for label, env in (("none", {}), ("shim", dict(allocs["shim"], HUGESHIM_RING="off")),
+                                   ("forwarder", {"LD_PRELOAD": forwarder})):
                     lo = callgrind_ir([workloads] + argv + [str(n)], env)
                     hi = callgrind_ir([workloads] + argv + [str(3 * n)], env)
                     ir[label] = {"ir_n": lo, "ir_3n": hi, "ir_per_2n": hi - lo}
                 ir["n"] = n
                 ir["ratio"] = ir["shim"]["ir_per_2n"] / ir["none"]["ir_per_2n"]
+                ir["forwarder_ratio"] = ir["forwarder"]["ir_per_2n"] / ir["none"]["ir_per_2n"]
                 doc["callgrind"][name] = ir
         if "fragmented" in sections:
             fragmenter = os.path.join(build, "bin", "fragment-memory")
