@@ -248,17 +248,25 @@ def main():
     # A run of some sections updates those in an existing file and keeps the others; each
     # section names the run it came from (section_runs).
     doc = {}
-    if os.path.exists(args.out) and sections != {"large", "small", "programs", "callgrind", "fragmented"}:
+    every = {"large", "small", "programs", "callgrind", "fragmented"}
+    if os.path.exists(args.out) and sections != every:
         with open(args.out) as f:
             doc = json.load(f)
+        # A kept section without a run of its own came from the run the top level names, which
+        # this run is about to replace: record that run for it first.
+        if "host" in doc:
+            before = {"host": doc["host"], "reps": doc.get("reps"), "command": doc.get("command")}
+            for section in (every - sections) & doc.keys():
+                doc.setdefault("section_runs", {}).setdefault(section, before)
     run = {"host": host_info(), "reps": args.reps,
            "command": "flock /tmp/hugeshim-pool.lock tools/peers/peers.py " + " ".join(sys.argv[1:])}
     doc.update({"schema": "hugeshim-peers/1", "host": run["host"], "reps": args.reps, "command": run["command"]})
     pool = Pool()
     try:
         # 16 x 64 MiB at once plus headroom, for glibc hugetlb=2 and the shim's default ladder.
-        # (Only the large section can use it.)
-        doc["pool_pages"] = 600 if "large" in sections and pool.set(600) else None
+        # (Only the large section can use it; a run without it keeps the recorded pool.)
+        if "large" in sections:
+            doc["pool_pages"] = 600 if pool.set(600) else None
         if "large" in sections:
             doc["large"] = {w: interleaved({a: (env, argv) for a, env in allocs.items()}, args.reps, measure, progress)
                             for w, argv in LARGE.items()}
