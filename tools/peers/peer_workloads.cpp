@@ -15,6 +15,9 @@
 //                            N times mallocs one, writes it 64 times, frees it
 //   simple N                 glibc bench-malloc-simple: N x (malloc 8..1024
 //                            bytes over a 256-block working set, free), 1 thread
+//   simple-touch N           simple, but each block is written in full after
+//                            malloc (memset), as a program fills what it
+//                            allocates: a realistic amount of work per block
 //   thread THREADS N         glibc bench-malloc-thread: the same per thread
 //   realloc-string N         N strings grown one 1..16-byte append at a time
 //                            with realloc, as string builders do
@@ -186,6 +189,8 @@ double cache_scratch(int threads, long n) {
   return now() - t0;
 }
 
+// Touch is a template parameter, so that the plain loop carries no test for it.
+template <bool Touch = false>
 void simple_worker(long n, uint64_t seed) {
   constexpr int kSet = 256;
   void* set[kSet] = {};
@@ -193,14 +198,17 @@ void simple_worker(long n, uint64_t seed) {
   for (long i = 0; i < n; ++i) {
     int slot = static_cast<int>(rng.next() % kSet);
     free(set[slot]);
-    set[slot] = malloc(rng.between(8, 1024));
+    size_t size = rng.between(8, 1024);
+    set[slot] = malloc(size);
+    if constexpr (Touch) memset(set[slot], static_cast<int>(i), size);
   }
   for (void* p : set) free(p);
 }
 
+template <bool Touch>
 double simple(long n) {
   double t0 = now();
-  simple_worker(n, 3);
+  simple_worker<Touch>(n, 3);
   return now() - t0;
 }
 
@@ -234,7 +242,9 @@ double realloc_string(long n) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 4 && !(argc == 3 && (!strcmp(argv[1], "simple") || !strcmp(argv[1], "realloc-string")))) {
+  bool one_arg = argc == 3 && (!strcmp(argv[1], "simple") || !strcmp(argv[1], "simple-touch") ||
+                                !strcmp(argv[1], "realloc-string"));
+  if (argc != 4 && !one_arg) {
     fprintf(stderr, "usage: peer-workloads WORKLOAD ARGS (see the source)\n");
     return 2;
   }
@@ -246,7 +256,8 @@ int main(int argc, char** argv) {
   else if (w == "larson") s = larson(static_cast<int>(a), b);
   else if (w == "xmalloc") s = xmalloc(static_cast<int>(a), b);
   else if (w == "cache-scratch") s = cache_scratch(static_cast<int>(a), b);
-  else if (w == "simple") s = simple(a);
+  else if (w == "simple") s = simple<false>(a);
+  else if (w == "simple-touch") s = simple<true>(a);
   else if (w == "thread") s = thread_bench(static_cast<int>(a), b);
   else if (w == "realloc-string") s = realloc_string(a);
   else {

@@ -17,7 +17,9 @@ Sections:
               glibc simple/thread, realloc-string)
   programs    python3, xz, sort, git under the shim against no preload (outputs compared)
   callgrind   instructions (callgrind Ir) of single-threaded small workloads, shim vs none:
-              (Ir at 3N - Ir at N), so start-up cancels out; independent of load
+              (Ir at 3N - Ir at N), so start-up cancels out; independent of load. Also under
+              forward-preload (tools/peers/forward_preload.c), an interposer that only forwards
+              to glibc: the floor of what any LD_PRELOAD interposer adds
   fragmented  the large workloads while tools/fragment/fragment-memory --no-compaction holds
               every free 2 MiB block: base pages, glibc hugetlb=1, jemalloc thp:always, the
               shim's THP rung (HUGESHIM_PAGES=thp), lazy and eager
@@ -61,9 +63,13 @@ SMALL = {"larson 2 threads": ["larson", "2", "100"],
          "glibc simple": ["simple", "10000000"],
          "glibc thread 2 threads": ["thread", "2", "5000000"],
          "realloc string": ["realloc-string", "40000"]}
-# Single-threaded workloads for callgrind: argv at N; the run at 3N is derived.
+# Single-threaded workloads for callgrind: argv at N; the run at 3N is derived. glibc simple is
+# the worst case (a malloc+free pair and nothing else per iteration); "blocks written" does what
+# a program does with its blocks (fills each one), the amount of work per allocation the
+# well-known benchmarks have.
 CALLGRIND = {"glibc simple": (["simple"], 200000),
-             "realloc string": (["realloc-string"], 2000)}
+             "realloc string": (["realloc-string"], 2000),
+             "glibc simple, blocks written": (["simple-touch"], 200000)}
 
 
 class Pool:
@@ -205,7 +211,8 @@ def main():
     build = os.path.abspath(args.build)
     workloads = os.path.join(build, "bin", "peer-workloads")
     shim = os.path.join(build, "lib", "libhugeshim.so")
-    for p in (workloads, shim):
+    forwarder = os.path.join(build, "lib", "libforward-preload.so")
+    for p in (workloads, shim, forwarder):
         if not os.path.exists(p):
             sys.exit(f"peers.py: {p} not found (build the release preset first)")
     if args.reps < 1:
@@ -241,17 +248,25 @@ def main():
     # A run of some sections updates those in an existing file and keeps the others; each
     # section names the run it came from (section_runs).
     doc = {}
-    if os.path.exists(args.out) and sections != {"large", "small", "programs", "callgrind", "fragmented"}:
+    every = {"large", "small", "programs", "callgrind", "fragmented"}
+    if os.path.exists(args.out) and sections != every:
         with open(args.out) as f:
             doc = json.load(f)
+        # A kept section without a run of its own came from the run the top level names, which
+        # this run is about to replace: record that run for it first.
+        if "host" in doc:
+            before = {"host": doc["host"], "reps": doc.get("reps"), "command": doc.get("command")}
+            for section in (every - sections) & doc.keys():
+                doc.setdefault("section_runs", {}).setdefault(section, before)
     run = {"host": host_info(), "reps": args.reps,
            "command": "flock /tmp/hugeshim-pool.lock tools/peers/peers.py " + " ".join(sys.argv[1:])}
     doc.update({"schema": "hugeshim-peers/1", "host": run["host"], "reps": args.reps, "command": run["command"]})
     pool = Pool()
     try:
         # 16 x 64 MiB at once plus headroom, for glibc hugetlb=2 and the shim's default ladder.
-        # (Only the large section can use it.)
-        doc["pool_pages"] = 600 if "large" in sections and pool.set(600) else None
+        # (Only the large section can use it; a run without it keeps the recorded pool.)
+        if "large" in sections:
+            doc["pool_pages"] = 600 if pool.set(600) else None
         if "large" in sections:
             doc["large"] = {w: interleaved({a: (env, argv) for a, env in allocs.items()}, args.reps, measure, progress)
                             for w, argv in LARGE.items()}
@@ -281,12 +296,14 @@ def main():
             for name, (argv, n) in CALLGRIND.items():
                 progress(f"callgrind {name}")
                 ir = {}
-                for label, env in (("none", {}), ("shim", dict(allocs["shim"], HUGESHIM_RING="off"))):
+                for label, env in (("none", {}), ("shim", dict(allocs["shim"], HUGESHIM_RING="off")),
+                                   ("forwarder", {"LD_PRELOAD": forwarder})):
                     lo = callgrind_ir([workloads] + argv + [str(n)], env)
                     hi = callgrind_ir([workloads] + argv + [str(3 * n)], env)
                     ir[label] = {"ir_n": lo, "ir_3n": hi, "ir_per_2n": hi - lo}
                 ir["n"] = n
                 ir["ratio"] = ir["shim"]["ir_per_2n"] / ir["none"]["ir_per_2n"]
+                ir["forwarder_ratio"] = ir["forwarder"]["ir_per_2n"] / ir["none"]["ir_per_2n"]
                 doc["callgrind"][name] = ir
         if "fragmented" in sections:
             fragmenter = os.path.join(build, "bin", "fragment-memory")

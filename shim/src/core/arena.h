@@ -37,9 +37,10 @@ namespace hugeshim {
 // The unit of arena address space and of the region table's index.
 constexpr size_t kGranule = kPage2M;
 
-// The window's bounds, fixed at load (size 0: nothing is ours).
-extern uintptr_t g_arena_base;
-extern size_t g_arena_size;
+// The window's bounds, fixed at load (size 0: nothing is ours). Hidden: the
+// free/realloc fast path reads them straight, not through the GOT.
+extern uintptr_t g_arena_base __attribute__((visibility("hidden")));
+extern size_t g_arena_size __attribute__((visibility("hidden")));
 
 // Two compares: is p inside the window? (No lock, no atomics.) Inside, p is
 // the shim's only if a region holds it (region.h region_holding).

@@ -12,6 +12,7 @@ namespace hugeshim {
 
 __thread bool t_in_shim __attribute__((tls_model("initial-exec"))) = false;
 alignas(64) unsigned char g_bootstrap_buffer[kBootstrapBytes];
+constinit unsigned char* const g_bootstrap_begin = g_bootstrap_buffer;
 
 namespace {
 

@@ -28,7 +28,9 @@ struct RealMalloc {
   size_t (*malloc_usable_size)(void*);
 };
 
-extern RealMalloc g_real;
+// Hidden (as every shim symbol but the exports): the entry points jump
+// through a slot at a fixed offset from their own code, not through the GOT.
+extern RealMalloc g_real __attribute__((visibility("hidden")));
 
 // Resolves every real symbol now (idempotent). Called from the constructor so
 // that nothing is resolved lazily later inside free() or a signal handler.
@@ -36,12 +38,17 @@ void bootstrap_resolve();
 
 // The bootstrap buffer (see bootstrap.cpp).
 constexpr size_t kBootstrapBytes = 64 * 1024;
-extern unsigned char g_bootstrap_buffer[kBootstrapBytes];
+extern unsigned char g_bootstrap_buffer[kBootstrapBytes] __attribute__((visibility("hidden")));
+
+// The buffer's address as a pointer the loader fills in: bootstrap_owns
+// subtracts it from p straight from memory (the array's own address would
+// take an lea first, one more instruction on every free and realloc).
+extern unsigned char* const g_bootstrap_begin __attribute__((visibility("hidden")));
 
 // Whether p came from the bootstrap buffer (never handed to the real free).
 // Inline: it sits on free()'s pass-through path.
 inline bool bootstrap_owns(const void* p) {
-  return static_cast<size_t>(static_cast<const unsigned char*>(p) - g_bootstrap_buffer) < kBootstrapBytes;
+  return static_cast<size_t>(static_cast<const unsigned char*>(p) - g_bootstrap_begin) < kBootstrapBytes;
 }
 size_t bootstrap_usable_size(const void* p);
 

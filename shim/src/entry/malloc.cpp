@@ -1,6 +1,8 @@
-// The exported malloc family. Each entry is one compare on its fast path:
-// requests below the threshold (and every pointer outside the arena's
-// window) go to the real allocator untouched. Large requests become regions.
+// The exported malloc family. On its fast path each entry compares the size
+// with the threshold or checks the pointer against the arena's window and the
+// bootstrap buffer, then tail-calls the real allocator: requests below the
+// threshold (and every pointer outside both) go to it untouched, with no
+// frame and no errno handling. Large requests become regions.
 // A pointer inside the window is the shim's only if a region holds it: the
 // window is not reserved, so the kernel may have put another allocator's
 // mapping there (core/arena.h).
@@ -230,19 +232,16 @@ __attribute__((noinline, cold)) void* malloc_for(size_t n, void* caller) {
 }
 
 // realloc of a pointer the real allocator (or the bootstrap buffer) handed
-// out, or NULL.
-__attribute__((always_inline)) inline void* realloc_heap(void* p, size_t n, void* caller) {
-  if (__builtin_expect(bootstrap_owns(p), 0)) {
+// out, or NULL, that the fast path (realloc_is_plain) did not take.
+void* realloc_heap(void* p, size_t n, void* caller) {
+  if (bootstrap_owns(p)) {
     void* out = malloc_for(n, caller);
     size_t old = bootstrap_usable_size(p);
     if (out) memcpy(out, p, n < old ? n : old);
     return out;
   }
-  if (n < g_malloc_threshold || !p) {
-    if (!p && n >= g_malloc_threshold)
-      return allocate_large(HUGESHIM_API_REALLOC, n, 0, false, caller, [n] { return g_real.malloc(n); });
-    return g_real.realloc(p, n);
-  }
+  if (n < g_malloc_threshold) return g_real.realloc(p, n);
+  if (!p) return allocate_large(HUGESHIM_API_REALLOC, n, 0, false, caller, [n] { return g_real.malloc(n); });
   // A heap block grows past the threshold: move it into a region, or let
   // the real realloc do it when the shim passes the request on (then p is
   // its business); under ON_FALLBACK=fail a refused request returns NULL
@@ -264,10 +263,27 @@ __attribute__((noinline, cold)) void* realloc_in_window(void* p, size_t n, void*
   return realloc_ours(p, n, caller);
 }
 
-// realloc's body, shared by realloc and reallocarray.
-__attribute__((always_inline)) inline void* realloc_for(void* p, size_t n, void* caller) {
-  if (__builtin_expect(!arena_contains(p), 1)) return realloc_heap(p, n, caller);
-  return realloc_in_window(p, n, caller);
+// Whether realloc(p, n) is the real allocator's business alone: p is not in
+// the window nor a bootstrap block (NULL is neither), and n stays below the
+// threshold. Then realloc is a tail call into the real realloc.
+__attribute__((always_inline)) inline bool realloc_is_plain(void* p, size_t n) {
+  return !arena_contains(p) && !bootstrap_owns(p) && n < g_malloc_threshold;
+}
+
+// Every other realloc: out of line, so that the fast path keeps no frame.
+__attribute__((noinline, cold)) void* realloc_slow(void* p, size_t n, void* caller) {
+  if (arena_contains(p)) return realloc_in_window(p, n, caller);
+  return realloc_heap(p, n, caller);
+}
+
+// calloc whose product overflows or reaches the threshold.
+__attribute__((noinline, cold)) void* calloc_slow(size_t n, size_t m, void* caller) {
+  size_t total;
+  if (__builtin_mul_overflow(n, m, &total)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return allocate_large(HUGESHIM_API_CALLOC, total, 0, true, caller, [n, m] { return g_real.calloc(n, m); });
 }
 
 // malloc_usable_size of a pointer inside the window: the region's, or the
@@ -301,16 +317,15 @@ HUGESHIM_EXPORT void free(void* p) {
 
 HUGESHIM_EXPORT void* calloc(size_t n, size_t m) {
   size_t total;
-  if (__builtin_mul_overflow(n, m, &total)) {
-    errno = ENOMEM;
-    return nullptr;
-  }
-  if (__builtin_expect(total < g_malloc_threshold, 1)) return g_real.calloc(n, m);
-  return allocate_large(HUGESHIM_API_CALLOC, total, 0, true, __builtin_return_address(0),
-                        [n, m] { return g_real.calloc(n, m); });
+  bool overflow = __builtin_mul_overflow(n, m, &total);
+  if (__builtin_expect(!overflow && total < g_malloc_threshold, 1)) return g_real.calloc(n, m);
+  return calloc_slow(n, m, __builtin_return_address(0));
 }
 
-HUGESHIM_EXPORT void* realloc(void* p, size_t n) { return realloc_for(p, n, __builtin_return_address(0)); }
+HUGESHIM_EXPORT void* realloc(void* p, size_t n) {
+  if (__builtin_expect(realloc_is_plain(p, n), 1)) return g_real.realloc(p, n);
+  return realloc_slow(p, n, __builtin_return_address(0));
+}
 
 HUGESHIM_EXPORT void* reallocarray(void* p, size_t n, size_t m) {
   size_t total;
@@ -318,7 +333,8 @@ HUGESHIM_EXPORT void* reallocarray(void* p, size_t n, size_t m) {
     errno = ENOMEM;
     return nullptr;
   }
-  return realloc_for(p, total, __builtin_return_address(0));
+  if (__builtin_expect(realloc_is_plain(p, total), 1)) return g_real.realloc(p, total);
+  return realloc_slow(p, total, __builtin_return_address(0));
 }
 
 HUGESHIM_EXPORT int posix_memalign(void** out, size_t align, size_t n) {
