@@ -48,8 +48,10 @@ const std::vector<WantedEvent> kWantedEvents = {
     {"dma", "dma_map_phys", nullptr},
     {"dma", "dma_unmap_sg", nullptr},
     {"dma", "dma_unmap_phys", nullptr},
-    // Which threads and children belong to the recorded processes.
+    // Which threads and children belong to the recorded processes, and
+    // when a thread id stops being theirs (ids are reused).
     {"sched", "sched_process_fork", nullptr},
+    {"sched", "sched_process_exit", nullptr},
 };
 
 namespace {
@@ -86,12 +88,21 @@ uint64_t monotonic_ns() {
   return uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
 }
 
-// "key: N" in a per_cpu stats file; 0 when absent.
+// The number of the line "key: N" of a per_cpu stats file; 0 when absent.
 uint64_t stat_value(const std::string& text, const std::string& key) {
-  const size_t at = text.find("\n" + key + ":");
-  const size_t start = text.compare(0, key.size() + 1, key + ":") == 0 ? 0 : at == std::string::npos ? at : at + 1;
-  if (start == std::string::npos) return 0;
-  return strtoull(text.c_str() + start + key.size() + 1, nullptr, 10);
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line))
+    if (line.compare(0, key.size() + 1, key + ":") == 0) return strtoull(line.c_str() + key.size() + 1, nullptr, 10);
+  return 0;
+}
+
+// An integer field of a decoded record's JSON ({"child_pid":123,...}).
+std::optional<int32_t> json_int(const std::string& fields, const std::string& name) {
+  const std::string key = "\"" + name + "\":";
+  const size_t at = fields.find(key);
+  if (at == std::string::npos) return std::nullopt;
+  return static_cast<int32_t>(strtol(fields.c_str() + at + key.size(), nullptr, 10));
 }
 
 // Instances named hugeshim-<pid> whose collector is gone (killed before
@@ -226,6 +237,7 @@ void KernelTraceSession::enable_events(const std::string& who, std::ostream& mes
         continue;
       }
       if (full == "sched:sched_process_fork") fork_id_ = format->id;
+      if (full == "sched:sched_process_exit") exit_id_ = format->id;
       names_[format->id] = full;
       formats_.emplace(format->id, std::move(*format));
       enabled_.push_back(full);
@@ -302,17 +314,19 @@ void KernelTraceSession::read(std::vector<KernelEvent>* out) {
   // In time order across CPUs, so a fork is seen before its child's events.
   std::stable_sort(round.begin(), round.end(), [](const auto& a, const auto& b) { return a.first.ts_ns < b.first.ts_ns; });
   const std::string* fork_name = fork_id_ ? &names_[*fork_id_] : nullptr;
+  const std::string* exit_name = exit_id_ ? &names_[*exit_id_] : nullptr;
   for (auto& [e, waited] : round) {
-    if (e.event == fork_name && followed_.count(e.tid)) {
-      // {"parent_comm":..,"parent_pid":N,"child_comm":..,"child_pid":N}
-      const size_t at = e.fields.find("\"child_pid\":");
-      if (at != std::string::npos) {
-        const int32_t child = static_cast<int32_t>(strtol(e.fields.c_str() + at + 12, nullptr, 10));
-        if (child > 0) add_thread(child, std::nullopt);
-      }
+    const bool ours = followed_.count(e.tid) > 0;
+    if (ours && e.event == fork_name) {
+      if (auto child = json_int(e.fields, "child_pid"); child && *child > 0) add_thread(*child, std::nullopt);
     }
-    if (followed_.count(e.tid)) {
+    if (ours) {
       e.pid = thread_group(e.tid);
+      if (e.event == exit_name) {
+        // Its id may come back as another process's thread.
+        followed_.erase(e.tid);
+        tgid_.erase(e.tid);
+      }
       out->push_back(std::move(e));
     } else if (waited || stopped_) {
       ++foreign_;

@@ -109,6 +109,7 @@ class KernelTraceSession {
   std::map<uint32_t, EventFormat> formats_;  // by event id
   std::map<uint32_t, std::string> names_;    // by event id: "system:name"
   std::optional<uint32_t> fork_id_;          // sched:sched_process_fork
+  std::optional<uint32_t> exit_id_;          // sched:sched_process_exit
   std::vector<std::string> enabled_, missing_;
   std::vector<Cpu> cpus_;
   std::vector<uint8_t> page_;

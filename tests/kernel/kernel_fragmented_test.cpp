@@ -72,8 +72,8 @@ int64_t scalar(Database& db, const std::string& sql) {
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(compaction_is_stored_for_the_populating_thread) {
-  if (geteuid() != 0 || access("/sys/kernel/tracing/events", F_OK) != 0) {
-    BOOST_TEST_MESSAGE("skipped: needs root and tracefs (kernel_capture_test mounts it)");
+  if (geteuid() != 0) {
+    BOOST_TEST_MESSAGE("skipped: --kernel and the hugetlb pool need root");
     return;
   }
   if (!thp_enabled()) {
@@ -102,6 +102,10 @@ BOOST_AUTO_TEST_CASE(compaction_is_stored_for_the_populating_thread) {
   }
   BOOST_TEST_MESSAGE("stderr:\n" << r.err << "stdout:\n" << r.out);
   BOOST_REQUIRE_EQUAL(r.status, 0);
+  if (r.err.find("recording without kernel events") != std::string::npos) {
+    BOOST_TEST_MESSAGE("skipped: no tracefs here");
+    return;
+  }
   Database db(db_path, Database::Mode::read_only);
   BOOST_TEST(scalar(db, "SELECT events_lost FROM kernel_trace") == 0);
   // The malloc's window on its thread holds the compaction.
