@@ -274,10 +274,11 @@ std::optional<int32_t> KernelTraceSession::thread_group(int32_t tid) {
   return tgid;
 }
 
-void KernelTraceSession::read_cpu(Cpu& cpu, std::vector<KernelEvent>* out) {
-  // Bounded: a buffer that fills faster than it is read is cut at what it
-  // held when we started (its size in pages), and the rest waits.
-  const size_t max_pages = buffer_kb_ * 1024 / page_bytes_ + 2;
+void KernelTraceSession::read_cpu(Cpu& cpu, std::vector<KernelEvent>* out, size_t max_pages) {
+  // Bounded: a buffer that fills as fast as it is read is cut at its size
+  // in pages, and the rest waits for the next read.
+  const size_t whole = buffer_kb_ * 1024 / page_bytes_ + 2;
+  if (max_pages == 0 || max_pages > whole) max_pages = whole;
   for (size_t n = 0; n < max_pages; ++n) {
     const ssize_t got = ::read(cpu.fd, page_.data(), page_.size());
     if (got <= 0) break;  // EAGAIN: empty for now
@@ -299,13 +300,13 @@ void KernelTraceSession::read_cpu(Cpu& cpu, std::vector<KernelEvent>* out) {
   }
 }
 
-void KernelTraceSession::read(std::vector<KernelEvent>* out) {
+void KernelTraceSession::read(std::vector<KernelEvent>* out, size_t max_pages) {
   // A record of a thread not (yet) known waits one read: its fork record
   // may sit in another CPU's buffer that was read before the fork
   // happened. Still unknown after that, it belongs to another process
   // (set_event_pid lets a few of those in) and is dropped.
   std::vector<KernelEvent> fresh;
-  for (Cpu& c : cpus_) read_cpu(c, &fresh);
+  for (Cpu& c : cpus_) read_cpu(c, &fresh, max_pages);
   std::vector<std::pair<KernelEvent, bool>> round;  // event, waited already
   round.reserve(pending_.size() + fresh.size());
   for (KernelEvent& e : pending_) round.emplace_back(std::move(e), true);

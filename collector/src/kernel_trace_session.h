@@ -65,9 +65,10 @@ class KernelTraceSession {
   // Adds a process and every thread it has now; its later threads and
   // children are followed by the kernel (event-fork) and here (fork events).
   void follow(pid_t pid);
-  // Reads every per-CPU buffer until it is empty and appends the decoded
-  // events of followed threads to `out`.
-  void read(std::vector<KernelEvent>* out);
+  // Reads each per-CPU buffer until it is empty, or at most `max_pages`
+  // pages of it (0: no limit), and appends the decoded events of followed
+  // threads to `out`.
+  void read(std::vector<KernelEvent>* out, size_t max_pages = 0);
   // Stops tracing (what the buffers hold can still be read).
   void stop();
 
@@ -95,7 +96,7 @@ class KernelTraceSession {
   KernelTraceSession() = default;
   bool write(const std::string& file, const std::string& value, bool append = false);
   void enable_events(const std::string& who, std::ostream& messages);
-  void read_cpu(Cpu& cpu, std::vector<KernelEvent>* out);
+  void read_cpu(Cpu& cpu, std::vector<KernelEvent>* out, size_t max_pages);
   std::optional<int32_t> thread_group(int32_t tid);
   void add_thread(int32_t tid, std::optional<int32_t> tgid);
 
