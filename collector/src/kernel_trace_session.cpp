@@ -246,8 +246,14 @@ void KernelTraceSession::enable_events(const std::string& who, std::ostream& mes
 }
 
 void KernelTraceSession::add_thread(int32_t tid, std::optional<int32_t> tgid) {
-  followed_.insert(tid);
+  followed_[tid] = UINT64_MAX;
   if (tgid) tgid_[tid] = tgid;
+  else tgid_.erase(tid);  // a new thread under a reused id: looked up again
+}
+
+bool KernelTraceSession::is_followed(int32_t tid, uint64_t ts) const {
+  auto it = followed_.find(tid);
+  return it != followed_.end() && ts <= it->second;
 }
 
 void KernelTraceSession::follow(pid_t pid) {
@@ -274,18 +280,21 @@ std::optional<int32_t> KernelTraceSession::thread_group(int32_t tid) {
   return tgid;
 }
 
-void KernelTraceSession::read_cpu(Cpu& cpu, std::vector<KernelEvent>* out, size_t max_pages) {
+uint64_t KernelTraceSession::read_cpu(Cpu& cpu, std::vector<KernelEvent>* out, size_t max_pages, uint64_t emptied_at) {
   // Bounded: a buffer that fills as fast as it is read is cut at its size
   // in pages, and the rest waits for the next read.
   const size_t whole = buffer_kb_ * 1024 / page_bytes_ + 2;
   if (max_pages == 0 || max_pages > whole) max_pages = whole;
-  for (size_t n = 0; n < max_pages; ++n) {
+  uint64_t newest = 0;
+  for (size_t n = 0;; ++n) {
+    if (n == max_pages) return newest;
     const ssize_t got = ::read(cpu.fd, page_.data(), page_.size());
-    if (got <= 0) break;  // EAGAIN: empty for now
+    if (got <= 0) return emptied_at;  // EAGAIN: empty for now
     const RingPage page = parse_ring_page(page_.data(), static_cast<size_t>(got), layout_, types_);
     if (page.damaged) ++damaged_;
     if (page.missed) cpu.missed_in_pages += page.missed_count;
     for (const RingRecord& r : page.records) {
+      newest = std::max(newest, r.ts);
       if (formats_.empty()) break;
       const auto id = record_type(r.data, r.size, formats_.begin()->second);
       auto format = id ? formats_.find(*id) : formats_.end();
@@ -301,35 +310,34 @@ void KernelTraceSession::read_cpu(Cpu& cpu, std::vector<KernelEvent>* out, size_
 }
 
 void KernelTraceSession::read(std::vector<KernelEvent>* out, size_t max_pages) {
-  // A record of a thread not (yet) known waits one read: its fork record
-  // may sit in another CPU's buffer that was read before the fork
-  // happened. Still unknown after that, it belongs to another process
-  // (set_event_pid lets a few of those in) and is dropped.
+  // A record of a thread not (yet) known waits until every CPU's buffer
+  // has been read past its time: its fork record may sit in a buffer not
+  // read that far yet. Still unknown then, it belongs to another process
+  // (set_event_pid lets a few of those in) and is dropped. `horizon`: the
+  // time up to which every buffer has been read.
+  const uint64_t started_reading = monotonic_ns();
+  uint64_t horizon = UINT64_MAX;
   std::vector<KernelEvent> fresh;
-  for (Cpu& c : cpus_) read_cpu(c, &fresh, max_pages);
-  std::vector<std::pair<KernelEvent, bool>> round;  // event, waited already
+  for (Cpu& c : cpus_) horizon = std::min(horizon, read_cpu(c, &fresh, max_pages, started_reading));
+  std::vector<KernelEvent> round;
   round.reserve(pending_.size() + fresh.size());
-  for (KernelEvent& e : pending_) round.emplace_back(std::move(e), true);
-  for (KernelEvent& e : fresh) round.emplace_back(std::move(e), false);
+  for (KernelEvent& e : pending_) round.push_back(std::move(e));
+  for (KernelEvent& e : fresh) round.push_back(std::move(e));
   pending_.clear();
   // In time order across CPUs, so a fork is seen before its child's events.
-  std::stable_sort(round.begin(), round.end(), [](const auto& a, const auto& b) { return a.first.ts_ns < b.first.ts_ns; });
+  std::stable_sort(round.begin(), round.end(), [](const auto& a, const auto& b) { return a.ts_ns < b.ts_ns; });
   const std::string* fork_name = fork_id_ ? &names_[*fork_id_] : nullptr;
   const std::string* exit_name = exit_id_ ? &names_[*exit_id_] : nullptr;
-  for (auto& [e, waited] : round) {
-    const bool ours = followed_.count(e.tid) > 0;
+  for (KernelEvent& e : round) {
+    const bool ours = is_followed(e.tid, e.ts_ns);
     if (ours && e.event == fork_name) {
       if (auto child = json_int(e.fields, "child_pid"); child && *child > 0) add_thread(*child, std::nullopt);
     }
     if (ours) {
       e.pid = thread_group(e.tid);
-      if (e.event == exit_name) {
-        // Its id may come back as another process's thread.
-        followed_.erase(e.tid);
-        tgid_.erase(e.tid);
-      }
+      if (e.event == exit_name) followed_[e.tid] = e.ts_ns;  // its id may come back as someone else's
       out->push_back(std::move(e));
-    } else if (waited || stopped_) {
+    } else if (e.ts_ns < horizon || stopped_) {
       ++foreign_;
     } else {
       pending_.push_back(std::move(e));

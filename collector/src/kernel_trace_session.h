@@ -96,9 +96,12 @@ class KernelTraceSession {
   KernelTraceSession() = default;
   bool write(const std::string& file, const std::string& value, bool append = false);
   void enable_events(const std::string& who, std::ostream& messages);
-  void read_cpu(Cpu& cpu, std::vector<KernelEvent>* out, size_t max_pages);
+  // Reads one CPU's buffer; returns the newest time read from it, or
+  // `emptied_at` when the buffer was read to its end.
+  uint64_t read_cpu(Cpu& cpu, std::vector<KernelEvent>* out, size_t max_pages, uint64_t emptied_at);
   std::optional<int32_t> thread_group(int32_t tid);
   void add_thread(int32_t tid, std::optional<int32_t> tgid);
+  bool is_followed(int32_t tid, uint64_t ts) const;
 
   std::string root_;      // the tracefs mount
   std::string instance_;  // root_/instances/hugeshim-<pid>
@@ -114,9 +117,11 @@ class KernelTraceSession {
   std::vector<std::string> enabled_, missing_;
   std::vector<Cpu> cpus_;
   std::vector<uint8_t> page_;
-  std::set<int32_t> followed_;                          // tids
+  // Followed thread ids, each up to the time its exit record was read
+  // (UINT64_MAX while it runs): an id that comes back later is someone else's.
+  std::map<int32_t, uint64_t> followed_;
   std::map<int32_t, std::optional<int32_t>> tgid_;      // tid -> tgid cache
-  std::vector<KernelEvent> pending_;  // unknown tids, kept one read for a late fork event
+  std::vector<KernelEvent> pending_;  // unknown tids, kept until every CPU's fork records up to them are read
   uint64_t damaged_ = 0, foreign_ = 0;
   bool stopped_ = false;
 };
