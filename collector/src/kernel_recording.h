@@ -1,6 +1,7 @@
 // `--kernel` of `hugeshim record` and `hugeshim run`: a kernel trace
 // session (kernel_trace_session.h) whose events are read into the
-// recording every 100 ms, between ring drains, in one transaction per read.
+// recording between ring drains, a few pages per CPU at a time, in one
+// transaction per read.
 #pragma once
 
 #include <chrono>
@@ -24,8 +25,8 @@ class KernelRecording {
 
   // Follows a process (and the threads it has now) from here on.
   void follow(pid_t pid) { session_->follow(pid); }
-  // Reads the kernel buffers into the recording when the last read is
-  // 100 ms old or more.
+  // Reads a few pages of each kernel buffer into the recording when the
+  // last read is 10 ms old or more.
   void poll();
   // Stops tracing, reads what is left, finishes the kernel_trace row and
   // removes the tracefs instance.
@@ -37,7 +38,7 @@ class KernelRecording {
 
  private:
   KernelRecording(Store& store, std::unique_ptr<KernelTraceSession> session);
-  void read_into_store();
+  void read_into_store(size_t max_pages);
 
   Store& store_;
   std::unique_ptr<KernelTraceSession> session_;

@@ -48,8 +48,10 @@ const std::vector<WantedEvent> kWantedEvents = {
     {"dma", "dma_map_phys", nullptr},
     {"dma", "dma_unmap_sg", nullptr},
     {"dma", "dma_unmap_phys", nullptr},
-    // Which threads and children belong to the recorded processes.
+    // Which threads and children belong to the recorded processes, and
+    // when a thread id stops being theirs (ids are reused).
     {"sched", "sched_process_fork", nullptr},
+    {"sched", "sched_process_exit", nullptr},
 };
 
 namespace {
@@ -86,12 +88,21 @@ uint64_t monotonic_ns() {
   return uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
 }
 
-// "key: N" in a per_cpu stats file; 0 when absent.
+// The number of the line "key: N" of a per_cpu stats file; 0 when absent.
 uint64_t stat_value(const std::string& text, const std::string& key) {
-  const size_t at = text.find("\n" + key + ":");
-  const size_t start = text.compare(0, key.size() + 1, key + ":") == 0 ? 0 : at == std::string::npos ? at : at + 1;
-  if (start == std::string::npos) return 0;
-  return strtoull(text.c_str() + start + key.size() + 1, nullptr, 10);
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line))
+    if (line.compare(0, key.size() + 1, key + ":") == 0) return strtoull(line.c_str() + key.size() + 1, nullptr, 10);
+  return 0;
+}
+
+// An integer field of a decoded record's JSON ({"child_pid":123,...}).
+std::optional<int32_t> json_int(const std::string& fields, const std::string& name) {
+  const std::string key = "\"" + name + "\":";
+  const size_t at = fields.find(key);
+  if (at == std::string::npos) return std::nullopt;
+  return static_cast<int32_t>(strtol(fields.c_str() + at + key.size(), nullptr, 10));
 }
 
 // Instances named hugeshim-<pid> whose collector is gone (killed before
@@ -226,6 +237,7 @@ void KernelTraceSession::enable_events(const std::string& who, std::ostream& mes
         continue;
       }
       if (full == "sched:sched_process_fork") fork_id_ = format->id;
+      if (full == "sched:sched_process_exit") exit_id_ = format->id;
       names_[format->id] = full;
       formats_.emplace(format->id, std::move(*format));
       enabled_.push_back(full);
@@ -234,8 +246,14 @@ void KernelTraceSession::enable_events(const std::string& who, std::ostream& mes
 }
 
 void KernelTraceSession::add_thread(int32_t tid, std::optional<int32_t> tgid) {
-  followed_.insert(tid);
+  followed_[tid] = UINT64_MAX;
   if (tgid) tgid_[tid] = tgid;
+  else tgid_.erase(tid);  // a new thread under a reused id: looked up again
+}
+
+bool KernelTraceSession::is_followed(int32_t tid, uint64_t ts) const {
+  auto it = followed_.find(tid);
+  return it != followed_.end() && ts <= it->second;
 }
 
 void KernelTraceSession::follow(pid_t pid) {
@@ -262,17 +280,21 @@ std::optional<int32_t> KernelTraceSession::thread_group(int32_t tid) {
   return tgid;
 }
 
-void KernelTraceSession::read_cpu(Cpu& cpu, std::vector<KernelEvent>* out) {
-  // Bounded: a buffer that fills faster than it is read is cut at what it
-  // held when we started (its size in pages), and the rest waits.
-  const size_t max_pages = buffer_kb_ * 1024 / page_bytes_ + 2;
-  for (size_t n = 0; n < max_pages; ++n) {
+uint64_t KernelTraceSession::read_cpu(Cpu& cpu, std::vector<KernelEvent>* out, size_t max_pages, uint64_t emptied_at) {
+  // Bounded: a buffer that fills as fast as it is read is cut at its size
+  // in pages, and the rest waits for the next read.
+  const size_t whole = buffer_kb_ * 1024 / page_bytes_ + 2;
+  if (max_pages == 0 || max_pages > whole) max_pages = whole;
+  uint64_t newest = 0;
+  for (size_t n = 0;; ++n) {
+    if (n == max_pages) return newest;
     const ssize_t got = ::read(cpu.fd, page_.data(), page_.size());
-    if (got <= 0) break;  // EAGAIN: empty for now
+    if (got <= 0) return emptied_at;  // EAGAIN: empty for now
     const RingPage page = parse_ring_page(page_.data(), static_cast<size_t>(got), layout_, types_);
     if (page.damaged) ++damaged_;
     if (page.missed) cpu.missed_in_pages += page.missed_count;
     for (const RingRecord& r : page.records) {
+      newest = std::max(newest, r.ts);
       if (formats_.empty()) break;
       const auto id = record_type(r.data, r.size, formats_.begin()->second);
       auto format = id ? formats_.find(*id) : formats_.end();
@@ -287,34 +309,35 @@ void KernelTraceSession::read_cpu(Cpu& cpu, std::vector<KernelEvent>* out) {
   }
 }
 
-void KernelTraceSession::read(std::vector<KernelEvent>* out) {
-  // A record of a thread not (yet) known waits one read: its fork record
-  // may sit in another CPU's buffer that was read before the fork
-  // happened. Still unknown after that, it belongs to another process
-  // (set_event_pid lets a few of those in) and is dropped.
+void KernelTraceSession::read(std::vector<KernelEvent>* out, size_t max_pages) {
+  // A record of a thread not (yet) known waits until every CPU's buffer
+  // has been read past its time: its fork record may sit in a buffer not
+  // read that far yet. Still unknown then, it belongs to another process
+  // (set_event_pid lets a few of those in) and is dropped. `horizon`: the
+  // time up to which every buffer has been read.
+  const uint64_t started_reading = monotonic_ns();
+  uint64_t horizon = UINT64_MAX;
   std::vector<KernelEvent> fresh;
-  for (Cpu& c : cpus_) read_cpu(c, &fresh);
-  std::vector<std::pair<KernelEvent, bool>> round;  // event, waited already
+  for (Cpu& c : cpus_) horizon = std::min(horizon, read_cpu(c, &fresh, max_pages, started_reading));
+  std::vector<KernelEvent> round;
   round.reserve(pending_.size() + fresh.size());
-  for (KernelEvent& e : pending_) round.emplace_back(std::move(e), true);
-  for (KernelEvent& e : fresh) round.emplace_back(std::move(e), false);
+  for (KernelEvent& e : pending_) round.push_back(std::move(e));
+  for (KernelEvent& e : fresh) round.push_back(std::move(e));
   pending_.clear();
   // In time order across CPUs, so a fork is seen before its child's events.
-  std::stable_sort(round.begin(), round.end(), [](const auto& a, const auto& b) { return a.first.ts_ns < b.first.ts_ns; });
+  std::stable_sort(round.begin(), round.end(), [](const auto& a, const auto& b) { return a.ts_ns < b.ts_ns; });
   const std::string* fork_name = fork_id_ ? &names_[*fork_id_] : nullptr;
-  for (auto& [e, waited] : round) {
-    if (e.event == fork_name && followed_.count(e.tid)) {
-      // {"parent_comm":..,"parent_pid":N,"child_comm":..,"child_pid":N}
-      const size_t at = e.fields.find("\"child_pid\":");
-      if (at != std::string::npos) {
-        const int32_t child = static_cast<int32_t>(strtol(e.fields.c_str() + at + 12, nullptr, 10));
-        if (child > 0) add_thread(child, std::nullopt);
-      }
+  const std::string* exit_name = exit_id_ ? &names_[*exit_id_] : nullptr;
+  for (KernelEvent& e : round) {
+    const bool ours = is_followed(e.tid, e.ts_ns);
+    if (ours && e.event == fork_name) {
+      if (auto child = json_int(e.fields, "child_pid"); child && *child > 0) add_thread(*child, std::nullopt);
     }
-    if (followed_.count(e.tid)) {
+    if (ours) {
       e.pid = thread_group(e.tid);
+      if (e.event == exit_name) followed_[e.tid] = e.ts_ns;  // its id may come back as someone else's
       out->push_back(std::move(e));
-    } else if (waited || stopped_) {
+    } else if (e.ts_ns < horizon || stopped_) {
       ++foreign_;
     } else {
       pending_.push_back(std::move(e));

@@ -65,9 +65,10 @@ class KernelTraceSession {
   // Adds a process and every thread it has now; its later threads and
   // children are followed by the kernel (event-fork) and here (fork events).
   void follow(pid_t pid);
-  // Reads every per-CPU buffer until it is empty and appends the decoded
-  // events of followed threads to `out`.
-  void read(std::vector<KernelEvent>* out);
+  // Reads each per-CPU buffer until it is empty, or at most `max_pages`
+  // pages of it (0: no limit), and appends the decoded events of followed
+  // threads to `out`.
+  void read(std::vector<KernelEvent>* out, size_t max_pages = 0);
   // Stops tracing (what the buffers hold can still be read).
   void stop();
 
@@ -95,9 +96,12 @@ class KernelTraceSession {
   KernelTraceSession() = default;
   bool write(const std::string& file, const std::string& value, bool append = false);
   void enable_events(const std::string& who, std::ostream& messages);
-  void read_cpu(Cpu& cpu, std::vector<KernelEvent>* out);
+  // Reads one CPU's buffer; returns the newest time read from it, or
+  // `emptied_at` when the buffer was read to its end.
+  uint64_t read_cpu(Cpu& cpu, std::vector<KernelEvent>* out, size_t max_pages, uint64_t emptied_at);
   std::optional<int32_t> thread_group(int32_t tid);
   void add_thread(int32_t tid, std::optional<int32_t> tgid);
+  bool is_followed(int32_t tid, uint64_t ts) const;
 
   std::string root_;      // the tracefs mount
   std::string instance_;  // root_/instances/hugeshim-<pid>
@@ -109,12 +113,15 @@ class KernelTraceSession {
   std::map<uint32_t, EventFormat> formats_;  // by event id
   std::map<uint32_t, std::string> names_;    // by event id: "system:name"
   std::optional<uint32_t> fork_id_;          // sched:sched_process_fork
+  std::optional<uint32_t> exit_id_;          // sched:sched_process_exit
   std::vector<std::string> enabled_, missing_;
   std::vector<Cpu> cpus_;
   std::vector<uint8_t> page_;
-  std::set<int32_t> followed_;                          // tids
+  // Followed thread ids, each up to the time its exit record was read
+  // (UINT64_MAX while it runs): an id that comes back later is someone else's.
+  std::map<int32_t, uint64_t> followed_;
   std::map<int32_t, std::optional<int32_t>> tgid_;      // tid -> tgid cache
-  std::vector<KernelEvent> pending_;  // unknown tids, kept one read for a late fork event
+  std::vector<KernelEvent> pending_;  // unknown tids, kept until every CPU's fork records up to them are read
   uint64_t damaged_ = 0, foreign_ = 0;
   bool stopped_ = false;
 };
