@@ -138,4 +138,18 @@ BOOST_AUTO_TEST_CASE(compaction_is_stored_for_the_populating_thread) {
   BOOST_TEST(scalar(db, "SELECT count(*) " + in_malloc + "k.event = 'compaction:mm_compaction_try_to_compact_pages'") >= 1);
   BOOST_TEST(scalar(db, "SELECT count(*) " + in_malloc + "k.event = 'compaction:mm_compaction_begin'") >= 1);
   BOOST_TEST(scalar(db, "SELECT count(*) " + in_malloc + "k.event = 'compaction:mm_compaction_end'") >= 1);
+  // run --kernel attributed the compaction to that malloc, and to no other event.
+  const std::string malloc_summary =
+      "FROM kernel_summaries s JOIN events e ON e.process_id = s.process_id AND e.ring_pos = s.ring_pos "
+      "WHERE e.api = 'malloc' AND e.requested = 67108864";
+  BOOST_TEST(scalar(db, "SELECT count(*) " + malloc_summary + " AND s.compaction_runs >= 1") == 1);
+  BOOST_TEST(scalar(db, "SELECT sum(s.compaction_ns) " + malloc_summary) > 0);
+  BOOST_TEST(scalar(db, "SELECT count(*) FROM kernel_summaries s JOIN events e ON e.process_id = s.process_id AND "
+                        "e.ring_pos = s.ring_pos WHERE s.compaction_runs > 0 AND NOT (e.api = 'malloc' AND "
+                        "e.requested = 67108864)") == 0);
+  // And the report says so in words.
+  RunResult report = run({bin_dir() + "/hugeshim", "report", db_path});
+  BOOST_TEST_MESSAGE("report:\n" << report.out);
+  BOOST_TEST(report.status == 0);
+  BOOST_TEST(report.out.find("in direct compaction") != std::string::npos);
 }
