@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "kernel_attribution.h"
+#include "kernel_store.h"
 #include "perfetto_trace.h"
 #include "report.h"
 #include "store.h"
@@ -32,30 +33,6 @@ namespace {
 constexpr int64_t kMs = 1'000'000;
 constexpr int64_t kT0 = 100'000 * kMs;  // CLOCK_MONOTONIC ns of the recordings' processes' start
 constexpr uint64_t k2M = 2 << 20, k4K = 4096;
-
-// The kernel tables of a recording, as the capture side writes them
-// (the contract between the two sides, verbatim).
-constexpr const char* kKernelTables = R"sql(
-CREATE TABLE IF NOT EXISTS kernel_trace (
-  id INTEGER PRIMARY KEY,
-  started_ns INTEGER NOT NULL, ended_ns INTEGER,
-  cpus INTEGER NOT NULL, buffer_kb_per_cpu INTEGER NOT NULL,
-  events_enabled TEXT NOT NULL,
-  events_missing TEXT NOT NULL,
-  events_read INTEGER NOT NULL DEFAULT 0,
-  events_lost INTEGER NOT NULL DEFAULT 0,
-  iommu TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS kernel_events (
-  id INTEGER PRIMARY KEY,
-  trace_id INTEGER NOT NULL,
-  ts_ns INTEGER NOT NULL,
-  cpu INTEGER NOT NULL,
-  tid INTEGER NOT NULL,
-  pid INTEGER,
-  event TEXT NOT NULL,
-  fields TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS kernel_events_by_tid ON kernel_events(tid, ts_ns);
-)sql";
 
 // The event's own field names (no common_*), from its fixture format file.
 const std::vector<std::string>& format_fields(const std::string& event) {
@@ -176,7 +153,7 @@ class Recording {
                     "compaction:mm_compaction_end", "compaction:mm_compaction_try_to_compact_pages",
                     "kmem:mm_page_alloc", "exceptions:page_fault_user"}) {
     Database db(path_, Database::Mode::read_write);
-    db.exec(kKernelTables);
+    KernelStore tables(db);  // the capture side's schema
     Statement q = db.prepare(
         "INSERT INTO kernel_trace (started_ns, ended_ns, cpus, buffer_kb_per_cpu, events_enabled, events_missing, "
         "events_read, events_lost, iommu) VALUES (?1, ?2, 2, 4096, ?3, '[\"huge_memory:mm_khugepaged_scan_pmd\"]', "
