@@ -190,7 +190,8 @@ def small_section(p, out_dir):
     if "callgrind" in p:
         lines.append("Instructions (callgrind `Ir`), shim against no preload: (Ir at 3N - Ir at N), so start-up "
                      "cancels out; independent of load. forward-preload (tools/peers/forward_preload.c) is an "
-                     "interposer that only jumps to glibc: the least any `LD_PRELOAD` interposer adds.")
+                     "interposer that only jumps to glibc: the least any `LD_PRELOAD` interposer adds. Run: "
+                     f"`{run_of(p, 'callgrind')[2]}`, {run_of(p, 'callgrind')[0]['date']}.")
         lines.append("")
         lines.append("| workload | N | none | shim | ratio | forward-preload ratio |")
         lines.append("| --- | ---: | ---: | ---: | ---: | ---: |")
