@@ -146,7 +146,9 @@ def peers_section(p, out_dir):
     h, reps, command = run_of(p, "large")
     lines = [host_line(h, h.get("loadavg_start"), h.get("loadavg_end")) +
              f" {h.get('date')}. Raw: `docs/bench/peers.json` (`{command}`), {reps} interleaved rounds; "
-             f"hugetlb pool {p.get('pool_pages')} pages (2 MiB) during the run.", "",
+             f"hugetlb pool {p.get('pool_pages')} pages (2 MiB) during the run"
+             + (", each faulted once before the first round (`hugeshim doctor --warm`), so no case pays the "
+                "host's first touch of a pool page." if p.get("pool_warmed") else "."), "",
              "Seconds, median (min-max); ratio = median / glibc's median.", ""]
     allocs = list(next(iter(p["large"].values())).keys())
     lines.append("| allocator | " + " | ".join(p["large"]) + " |")

@@ -5,7 +5,8 @@
         [--sections large,small,programs,callgrind,fragmented] [--out docs/bench/peers.json]
 
 Runs as root (it sizes the hugetlb pool for glibc's hugetlb=2 tunable and the shim's default
-ladder, and puts it back on exit, SIGINT and SIGTERM included). Every case is a fresh process;
+ladder, faults its pages once so that no allocator pays the host's first touch of them, and
+puts it back on exit, SIGINT and SIGTERM included). Every case is a fresh process;
 the repeats are interleaved (round r runs every allocator of a workload, in an order rotated by
 r), and each cell is the median with min and max. Writes one JSON document (schema
 "hugeshim-peers/1"); tools/peers/make_docs.py turns it into docs/BENCHMARKS.md tables and plots.
@@ -267,6 +268,13 @@ def main():
         # (Only the large section can use it; a run without it keeps the recorded pool.)
         if "large" in sections:
             doc["pool_pages"] = 600 if pool.set(600) else None
+            # Same start for every allocator: a page new to the pool costs this VM's host its
+            # first touch (about 2 s/GiB), which would fall on whichever case faulted it first.
+            # `hugeshim doctor --warm` faults every free pool page once, now.
+            if doc["pool_pages"]:
+                subprocess.run([os.path.join(build, "bin", "hugeshim"), "doctor", "--warm"],
+                               stdout=subprocess.DEVNULL, check=True)
+            doc["pool_warmed"] = bool(doc["pool_pages"])
         if "large" in sections:
             doc["large"] = {w: interleaved({a: (env, argv) for a, env in allocs.items()}, args.reps, measure, progress)
                             for w, argv in LARGE.items()}
