@@ -115,11 +115,15 @@ BOOST_AUTO_TEST_CASE(compaction_is_stored_for_the_populating_thread) {
   {
     Sysctl compact_when_fragmented("/proc/sys/vm/extfrag_threshold", "0");
     PoolTakesFreeBlocks fragmented;
+    // A few dozen free blocks stay out of the pool's reach (the zones'
+    // watermark reserve) and a THP fault may still take some of them, so the
+    // malloc asks for 256 MiB (128 huge pages): more than that reserve, so
+    // part of it must compact whatever the reserve holds at that moment.
     // What is left lies below the zones' watermarks: a THP fault cannot
     // take it either.
     BOOST_TEST_MESSAGE("free 2 MiB blocks left (watermark reserve): " << buddy_free().blocks_2m);
     r = run({bin_dir() + "/hugeshim", "run", "--kernel", "--format", "none", "-o", db_path, "--",
-             bin_dir() + "/populate_probe", "malloc", "64", "1"},
+             bin_dir() + "/populate_probe", "malloc", "256", "1"},
             env);
   }
   BOOST_TEST_MESSAGE("stderr:\n" << r.err << "stdout:\n" << r.out);
@@ -134,19 +138,19 @@ BOOST_AUTO_TEST_CASE(compaction_is_stored_for_the_populating_thread) {
   // The malloc's window on its thread holds the compaction.
   const std::string in_malloc =
       "FROM kernel_events k JOIN events e ON k.tid = e.tid AND k.ts_ns BETWEEN e.start_ns AND e.end_ns "
-      "WHERE e.api = 'malloc' AND e.requested = 67108864 AND ";
+      "WHERE e.api = 'malloc' AND e.requested = 268435456 AND ";
   BOOST_TEST(scalar(db, "SELECT count(*) " + in_malloc + "k.event = 'compaction:mm_compaction_try_to_compact_pages'") >= 1);
   BOOST_TEST(scalar(db, "SELECT count(*) " + in_malloc + "k.event = 'compaction:mm_compaction_begin'") >= 1);
   BOOST_TEST(scalar(db, "SELECT count(*) " + in_malloc + "k.event = 'compaction:mm_compaction_end'") >= 1);
   // run --kernel attributed the compaction to that malloc, and to no other event.
   const std::string malloc_summary =
       "FROM kernel_summaries s JOIN events e ON e.process_id = s.process_id AND e.ring_pos = s.ring_pos "
-      "WHERE e.api = 'malloc' AND e.requested = 67108864";
+      "WHERE e.api = 'malloc' AND e.requested = 268435456";
   BOOST_TEST(scalar(db, "SELECT count(*) " + malloc_summary + " AND s.compaction_runs >= 1") == 1);
   BOOST_TEST(scalar(db, "SELECT sum(s.compaction_ns) " + malloc_summary) > 0);
   BOOST_TEST(scalar(db, "SELECT count(*) FROM kernel_summaries s JOIN events e ON e.process_id = s.process_id AND "
                         "e.ring_pos = s.ring_pos WHERE s.compaction_runs > 0 AND NOT (e.api = 'malloc' AND "
-                        "e.requested = 67108864)") == 0);
+                        "e.requested = 268435456)") == 0);
   // And the report says so in words.
   RunResult report = run({bin_dir() + "/hugeshim", "report", db_path});
   BOOST_TEST_MESSAGE("report:\n" << report.out);

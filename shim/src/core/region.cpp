@@ -253,7 +253,7 @@ Region* region_allocate(const RegionRequest& req, Event* ev) {
   r->numa_node = req.numa_node;
   arena_unlock();
   // A region the program faults in itself: the host's counters are the
-  // only THP evidence (sampled at most once a second).
+  // only THP evidence (sampled at most once every 10 ms).
   if (!req.populate && o.ladder_has(Rung::thp)) thp_health_sample_vmstat();
 
   LadderResult lr = map_ladder(r, 0, mapped_need);

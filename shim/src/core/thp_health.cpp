@@ -60,7 +60,11 @@ bool g_lock = false;            // spinlock over g_health and the vmstat sample
 ThpVmstat g_last_vmstat;
 bool g_have_vmstat = false;     // g_last_vmstat holds a sample
 uint64_t g_last_vmstat_ns = 0;
-constexpr uint64_t kVmstatEveryNs = 1'000'000'000ull;
+// A lazy region's only evidence comes from the samples, taken when a large
+// request is made: at most one every 10 ms, so that a short program (a batch
+// of allocations within a second) is judged between its requests too. A
+// sample reads /proc/vmstat (tens of microseconds), only on large requests.
+constexpr uint64_t kVmstatEveryNs = 10'000'000ull;
 
 struct Guard {
   Guard() {

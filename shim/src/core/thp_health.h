@@ -113,7 +113,7 @@ bool thp_health_allows(uint64_t bytes);
 void thp_health_after_populate(uintptr_t addr, uint64_t len, uint64_t thp_bytes, uint64_t ns);
 
 // Before a THP region that the program will fault in itself: samples
-// /proc/vmstat at most once a second and judges the delta.
+// /proc/vmstat at most once every 10 ms and judges the delta.
 void thp_health_sample_vmstat();
 
 }  // namespace hugeshim
